@@ -10,7 +10,8 @@ from typing import Any
 
 from copilot.errors import CopilotError, UserError
 
-# Modules that add sub-commands; each has ``register(commands, evals)``.
+# Modules that add sub-commands; each has ``register(commands, groups)`` where ``groups`` maps
+# "eval" and "bench" to their sub-command sets.
 _AREAS = (
     "copilot.cli.kb",
     "copilot.cli.triage_cmd",
@@ -19,6 +20,7 @@ _AREAS = (
     "copilot.cli.community_cmd",
     "copilot.cli.eval_cmd",
     "copilot.cli.ui_cmd",
+    "copilot.cli.bench_cmd",
 )
 
 
@@ -36,9 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="copilot", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    eval_parser = commands.add_parser("eval", help="evaluate retrieval, triage and drafts on datasets")
-    evals = eval_parser.add_subparsers(dest="eval_command", metavar="SUITE", parser_class=_Parser)
-    evals.required = True
+    groups = {}
+    for group, help_text in (
+        ("eval", "evaluate retrieval, triage and drafts on datasets"),
+        ("bench", "benchmarks that print speed and memory numbers"),
+    ):
+        group_parser = commands.add_parser(group, help=help_text)
+        groups[group] = group_parser.add_subparsers(dest=f"{group}_command", metavar="NAME", parser_class=_Parser)
+        groups[group].required = True
     for name in _AREAS:
         try:
             module = importlib.import_module(name)
@@ -46,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != name:
                 raise
             continue
-        module.register(commands, evals)
+        module.register(commands, groups)
     return parser
 
 
