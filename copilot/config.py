@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_timeout_s: float = 5.0
     webhook_retries: int = 3
+    webhook_backoff_s: float = 0.5  # first retry delay; doubles each retry
+    publish_lease_s: float = 300.0  # a claim older than this is taken over (its publisher died)
 
     # Brand
     brand_name: str = "Lumio"
