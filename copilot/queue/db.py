@@ -1,0 +1,98 @@
+"""The queue's database: an engine from the settings (SQLite in WAL mode, or PostgreSQL) and its migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from copilot.config import Settings
+from copilot.errors import ConfigError, ProviderError
+
+VERSION_TABLE = "queue_alembic_version"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed number: serialises concurrent migrations of one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x636F70696C6F74
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+READ_ONLY = "copilot_read_only"
+
+
+def build_engine(settings: Settings) -> Engine:
+    """An engine for ``settings.db_url``: SQLite gets WAL, a busy timeout and write-locking transactions."""
+    try:
+        url = make_url(settings.db_url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database_url {settings.db_url!r}: {exc}") from exc
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":  # plain postgresql:// means psycopg 3, the driver we ship
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigError(f"unsupported database_url {settings.db_url!r}: use sqlite:/// or postgresql://")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling would begin lazily and upgrade read locks to write locks,
+    # which in WAL mode fails at once with SQLITE_BUSY under concurrency. We begin every writing
+    # transaction with BEGIN IMMEDIATE instead, so writers queue on the busy timeout.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on error."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise ProviderError(f"queue database failed: {exc.orig or exc}") from exc
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (on SQLite it does not take the write lock)."""
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
+    except OperationalError as exc:
+        raise ProviderError(f"queue database failed: {exc.orig or exc}") from exc
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (``alembic upgrade head``), safely from many processes at once."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    with writing(engine) as conn:  # SQLite: BEGIN IMMEDIATE holds the write lock for the whole upgrade
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")

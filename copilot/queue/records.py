@@ -1,0 +1,176 @@
+"""The review queue's own frozen types and its state machine: what may move where, and who may move it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+ITEM_KINDS: tuple[str, ...] = ("reply", "starter", "outreach", "faq_proposal")
+ITEM_STATUSES: tuple[str, ...] = ("pending", "escalated", "approved", "rejected", "posting", "posted", "failed")
+CASE_STATUSES: tuple[str, ...] = ("open", "waiting", "resolved")
+ROLES: tuple[str, ...] = ("agent", "reviewer", "admin")
+
+# Audit actions. "draft" creates an item; "publish" claims it for posting; "post" and "failure" record
+# the outcome; "assign" changes no status.
+ACTIONS: tuple[str, ...] = ("draft", "edit", "approve", "reject", "reopen", "assign", "publish", "post", "failure")
+
+# Which statuses each action may start from, and where it leads (None: the status does not change).
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "edit": (("pending", "escalated"), None),
+    "approve": (("pending", "escalated"), "approved"),
+    "reject": (("pending", "escalated"), "rejected"),
+    "reopen": (("rejected",), "pending"),
+    # A publisher claims an approved item, retries a failed one, or recovers one whose publisher died.
+    "publish": (("approved", "failed", "posting"), "posting"),
+    "post": (("posting",), "posted"),
+    "failure": (("posting",), "failed"),
+}
+
+# Who may do what. An admin may do everything; "assign" by an agent is limited to themselves (store).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "submit": frozenset({"agent", "reviewer", "admin"}),
+    "edit": frozenset({"agent", "reviewer", "admin"}),
+    "assign": frozenset({"agent", "reviewer", "admin"}),
+    "approve": frozenset({"reviewer", "admin"}),
+    "reject": frozenset({"reviewer", "admin"}),
+    "reopen": frozenset({"reviewer", "admin"}),
+    "publish": frozenset({"reviewer", "admin"}),
+    "users": frozenset({"admin"}),
+}
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One drafted message in the queue, as a reviewer sees it."""
+
+    id: int
+    kind: str
+    status: str
+    text: str
+    original_text: str
+    channel: str
+    author: str | None
+    priority: int
+    priority_score: float
+    version: int
+    case_id: int | None = None
+    inbound_id: str | None = None
+    inbound_text: str = ""
+    assignee: str | None = None
+    drafted_by: str = ""
+    edited_by: str | None = None
+    approved_by: str | None = None
+    received_at: datetime | None = None
+    drafted_at: datetime | None = None
+    approved_at: datetime | None = None
+    rejected_at: datetime | None = None
+    posted_at: datetime | None = None
+    reject_reason: str | None = None
+    edit_distance: int | None = None
+    idempotency_key: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    external_id: str | None = None
+    triage: dict[str, Any] = field(default_factory=dict)
+    draft: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def response_time_s(self) -> float | None:
+        """Seconds from the inbound message to the posted reply."""
+        return _seconds(self.received_at, self.posted_at)
+
+    @property
+    def review_time_s(self) -> float | None:
+        """Seconds from the draft to its approval."""
+        return _seconds(self.drafted_at, self.approved_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["response_time_s"] = self.response_time_s
+        data["review_time_s"] = self.review_time_s
+        return data
+
+
+@dataclass(frozen=True)
+class Case:
+    """An inbound message and everything done about it: open until answered, with an owner."""
+
+    id: int
+    channel: str
+    author: str | None
+    text: str
+    status: str
+    owner: str | None
+    priority: int
+    received_at: datetime
+    inbound_id: str | None = None
+    resolved_at: datetime | None = None
+    triage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def time_to_resolve_s(self) -> float | None:
+        """Seconds from the inbound message to the posted answer."""
+        return _seconds(self.received_at, self.resolved_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time_to_resolve_s"] = self.time_to_resolve_s
+        return data
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One action on a queue item: who, when, from which status to which, and the text before and after."""
+
+    id: int
+    item_id: int
+    action: str
+    actor: str
+    at: datetime
+    from_status: str | None
+    to_status: str | None
+    version: int
+    before_text: str | None = None
+    after_text: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone who may act on the queue."""
+
+    name: str
+    role: str
+    has_password: bool
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What one ``publish`` run did: posted ids, failures with their errors, and items it could not claim."""
+
+    posted: tuple[int, ...] = ()
+    failed: tuple[tuple[int, str], ...] = ()
+    duplicates: tuple[int, ...] = ()  # posted before (crash recovery): recorded, not sent again
+    skipped: tuple[int, ...] = ()  # claimed by a concurrent publisher first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "posted": list(self.posted),
+            "failed": [{"id": item_id, "error": error} for item_id, error in self.failed],
+            "duplicates": list(self.duplicates),
+            "skipped": list(self.skipped),
+        }
