@@ -1,0 +1,1 @@
+"""Evaluation: datasets, scorers, run records and reports, through the same pipeline as the CLI and UI."""
