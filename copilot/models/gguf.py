@@ -124,10 +124,10 @@ def assemble(model: ChunkedModel, paths: Sequence[Path], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    tmp = Path(handle.name)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
-        with handle:
+        with os.fdopen(fd, "wb") as handle:
             for path in paths:
                 with path.open("rb") as part_file:
                     while block := part_file.read(_CHUNK):
@@ -136,7 +136,7 @@ def assemble(model: ChunkedModel, paths: Sequence[Path], target: Path) -> Path:
                         size += len(block)
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.chmod(0o644)  # a temp file is created 0600; the cached model is an ordinary read-only asset
+        tmp.chmod(0o644)  # mkstemp makes it 0600; the cached model is an ordinary read-only asset
         actual = digest.hexdigest()
         if size != model.size or actual != model.sha256:
             bad = _corrupted_parts(model, paths)
