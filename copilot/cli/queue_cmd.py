@@ -1,0 +1,307 @@
+"""``copilot queue ...``, ``copilot publish``, ``copilot users ...`` and ``copilot bench queue``.
+
+Every change names its actor with ``--by NAME``. While no user exists anyone may act (single-user mode);
+once one exists, NAME must be a user whose role allows the action (see ``copilot.queue.users``).
+``--version`` is the version you reviewed; without it the current version is read in the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from copilot.cli import emit
+from copilot.config import load_settings
+from copilot.errors import UserError
+from copilot.queue import AuditEvent, ReviewItem, ReviewQueue, build_publisher, open_queue
+from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES
+
+DEFAULT_LIST = "pending,escalated"
+
+
+def register(commands: Any, groups: dict[str, Any]) -> None:
+    """Add the queue, publish, users and ``bench queue`` commands."""
+    queue = commands.add_parser("queue", help="the review queue: list, show, approve, edit, reject, reopen, assign")
+    actions = queue.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=type(queue))
+    actions.required = True
+
+    p = actions.add_parser("list", help="items by urgency (escalated first)")
+    p.add_argument("--status", default=DEFAULT_LIST, help=f"comma-separated statuses or 'all' (default {DEFAULT_LIST})")
+    p.add_argument("--kind", choices=ITEM_KINDS)
+    p.add_argument("--limit", type=int, default=100)
+    _json(p).set_defaults(func=_list)
+
+    p = actions.add_parser("show", help="one item with its audit trail")
+    p.add_argument("id", type=int)
+    _json(p).set_defaults(func=_show)
+
+    p = actions.add_parser("approve", help="approve an item for posting, optionally with a final edit")
+    _change(p)
+    _text(p, required=False)
+    p.set_defaults(func=_approve)
+
+    p = actions.add_parser("edit", help="change a pending draft's text")
+    _change(p)
+    _text(p, required=True)
+    p.set_defaults(func=_edit)
+
+    p = actions.add_parser("reject", help="reject a draft, with a reason")
+    _change(p)
+    p.add_argument("--reason", required=True)
+    p.set_defaults(func=_reject)
+
+    p = actions.add_parser("reopen", help="bring a rejected draft back to pending")
+    _change(p)
+    p.set_defaults(func=_reopen)
+
+    p = actions.add_parser("assign", help="give an item and its case an owner")
+    p.add_argument("id", type=int)
+    p.add_argument("assignee")
+    p.add_argument("--by", required=True, help="who does it")
+    _json(p).set_defaults(func=_assign)
+
+    p = actions.add_parser("cases", help="cases: inbound messages with owner and status")
+    p.add_argument("--status", choices=CASE_STATUSES)
+    p.add_argument("--limit", type=int, default=100)
+    _json(p).set_defaults(func=_cases)
+
+    p = commands.add_parser("publish", help="post every approved, unposted message (and retry failed ones)")
+    p.add_argument("--by", required=True, help="who publishes (a reviewer or admin once users exist)")
+    p.add_argument("--recover-after", type=float, default=None, metavar="SECONDS",
+                   help="take over claims older than this (default: the publish_lease_s setting)")
+    _json(p).set_defaults(func=_publish)
+
+    users = commands.add_parser("users", help="users and roles (agent, reviewer, admin)")
+    user_actions = users.add_subparsers(dest="users_command", metavar="ACTION", parser_class=type(users))
+    user_actions.required = True
+    p = user_actions.add_parser("add", help="add a user (the first must be an admin)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--password-stdin", action="store_true", help="read a login password from standard input")
+    p.add_argument("--by", help="the admin adding the user (not needed for the first user)")
+    _json(p).set_defaults(func=_users_add)
+    p = user_actions.add_parser("list", help="every user and role")
+    _json(p).set_defaults(func=_users_list)
+
+    p = groups["bench"].add_parser("queue", help="queue throughput (approve+publish/s) on SQLite and PostgreSQL")
+    p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
+    p.add_argument("--pg-url", help="a PostgreSQL URL (default: database_url if it is PostgreSQL); "
+                                    "the benchmark works in a temporary schema")
+    p.add_argument("--workers", default="1,8,32", help="comma-separated worker process counts")
+    p.add_argument("--items", type=int, default=320)
+    _json(p).set_defaults(func=_bench)
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _change(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", type=int)
+    parser.add_argument("--by", required=True, help="who does it")
+    parser.add_argument("--version", type=int, help="the version you reviewed (default: the current one)")
+    _json(parser)
+
+
+def _text(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--text", help="the new text")
+    group.add_argument("--text-file", type=Path, help="read the new text from a file ('-' for standard input)")
+
+
+def _read_text(args: argparse.Namespace) -> str | None:
+    if args.text is not None:
+        return str(args.text)
+    if args.text_file is None:
+        return None
+    if str(args.text_file) == "-":
+        return sys.stdin.read()
+    try:
+        return args.text_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {args.text_file}: {exc.strerror}") from exc
+
+
+def _with_queue(action: Callable[[ReviewQueue], Any]) -> Any:
+    with open_queue(load_settings()) as queue:
+        return action(queue)
+
+
+def _version(queue: ReviewQueue, args: argparse.Namespace) -> int:
+    return int(args.version) if args.version is not None else queue.get(args.id).version
+
+
+# Text output ------------------------------------------------------------------------------------------
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = max(0.0, (datetime.now(UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _line(item: ReviewItem) -> str:
+    preview = " ".join(item.text.split())
+    preview = preview[:60] + ("..." if len(preview) > 60 else "")
+    return (
+        f"{item.id:>5}  {item.status:<9} {item.kind:<12} P{item.priority}  {item.channel:<9} "
+        f"{(item.author or '-')[:16]:<16} {(item.assignee or '-')[:12]:<12} {_ago(item.received_at):>4}  "
+        f"v{item.version}  {preview}"
+    )
+
+
+def _items_text(items: list[ReviewItem]) -> str:
+    if not items:
+        return "no items"
+    head = f"{'id':>5}  {'status':<9} {'kind':<12} prio {'channel':<9} {'author':<16} {'assignee':<12} wait  ver"
+    return "\n".join([head, *(_line(item) for item in items)])
+
+
+def _item_text(item: ReviewItem, events: list[AuditEvent] | None = None) -> str:
+    lines = [
+        f"item {item.id} ({item.kind}) {item.status}, version {item.version}, priority {item.priority}",
+        f"channel {item.channel}, author {item.author or '-'}, assignee {item.assignee or '-'}, "
+        f"case {item.case_id or '-'}",
+        f"inbound: {item.inbound_text}" if item.inbound_text else "",
+        f"text: {item.text}",
+    ]
+    if item.text != item.original_text:
+        lines.append(f"drafted as: {item.original_text}")
+    if item.edit_distance is not None:
+        lines.append(f"edit distance from the draft: {item.edit_distance}")
+    if item.reject_reason:
+        lines.append(f"rejected: {item.reject_reason}")
+    if item.error:
+        lines.append(f"last error: {item.error}")
+    for event in events or []:
+        change = f"{event.from_status or '-'} -> {event.to_status}" if event.from_status != event.to_status else ""
+        extra = ", ".join(f"{k}={v}" for k, v in event.detail.items())
+        lines.append(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.action:<8} by {event.actor:<12} {change} {extra}".rstrip())
+    return "\n".join(line for line in lines if line)
+
+
+# Handlers ---------------------------------------------------------------------------------------------
+
+
+def _list(args: argparse.Namespace) -> int:
+    items = _with_queue(lambda q: q.list_items(status=args.status, kind=args.kind, limit=args.limit))
+    emit([item.to_dict() for item in items] if args.json else items, args.json, _items_text)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    item, events = _with_queue(lambda q: (q.get(args.id), q.audit(args.id)))
+    if args.json:
+        emit({**item.to_dict(), "audit": [e.to_dict() for e in events]}, True)
+    else:
+        print(_item_text(item, events))
+    return 0
+
+
+def _done(args: argparse.Namespace, item: ReviewItem, verb: str) -> int:
+    emit(item.to_dict() if args.json else item, args.json,
+         lambda i: f"item {i.id} {verb}: now {i.status}, version {i.version}")
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    text = _read_text(args)
+    item = _with_queue(lambda q: q.approve(args.id, by=args.by, version=_version(q, args), text=text))
+    return _done(args, item, "approved")
+
+
+def _edit(args: argparse.Namespace) -> int:
+    text = _read_text(args) or ""
+    item = _with_queue(lambda q: q.edit(args.id, text, by=args.by, version=_version(q, args)))
+    return _done(args, item, "edited")
+
+
+def _reject(args: argparse.Namespace) -> int:
+    item = _with_queue(lambda q: q.reject(args.id, by=args.by, version=_version(q, args), reason=args.reason))
+    return _done(args, item, "rejected")
+
+
+def _reopen(args: argparse.Namespace) -> int:
+    item = _with_queue(lambda q: q.reopen(args.id, by=args.by, version=_version(q, args)))
+    return _done(args, item, "reopened")
+
+
+def _assign(args: argparse.Namespace) -> int:
+    item = _with_queue(lambda q: q.assign(args.id, args.assignee, by=args.by))
+    return _done(args, item, f"assigned to {args.assignee}")
+
+
+def _cases(args: argparse.Namespace) -> int:
+    cases = _with_queue(lambda q: q.list_cases(status=args.status, limit=args.limit))
+
+    def text(found: list[Any]) -> str:
+        if not found:
+            return "no cases"
+        return "\n".join(
+            f"{c.id:>5}  {c.status:<8} P{c.priority}  {c.channel:<9} {(c.author or '-')[:16]:<16} "
+            f"owner {(c.owner or '-')[:12]:<12} {_ago(c.received_at):>4}  {' '.join(c.text.split())[:60]}"
+            for c in found
+        )
+
+    emit([c.to_dict() for c in cases] if args.json else cases, args.json, text)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    publisher = build_publisher(settings)
+    try:
+        with open_queue(settings) as queue:
+            report = queue.publish_approved(publisher, by=args.by, lease_s=args.recover_after)
+    finally:
+        publisher.close()
+    emit(report.to_dict(), args.json, lambda r: (
+        f"posted {len(r['posted'])}, failed {len(r['failed'])}, already posted {len(r['duplicates'])}, "
+        f"taken by another publisher {len(r['skipped'])}"
+        + "".join(f"\n  item {f['id']} failed: {f['error']}" for f in r["failed"])
+    ))
+    return 1 if report.failed else 0
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+    user = _with_queue(lambda q: q.add_user(args.name, args.role, password=password, by=args.by))
+    emit(user.to_dict() if args.json else user, args.json, lambda u: f"added {u.name} ({u.role})")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    found = _with_queue(lambda q: q.list_users())
+    emit([u.to_dict() for u in found] if args.json else found, args.json, lambda us: "\n".join(
+        f"{u.name:<20} {u.role:<9} {'password' if u.has_password else 'no password'}" for u in us
+    ) or "no users (single-user mode: anyone may act)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from copilot.queue.bench import format_table, run_queue_bench
+
+    settings = load_settings()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    try:
+        workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    except ValueError as exc:
+        raise UserError(f"--workers takes comma-separated numbers, not {args.workers!r}") from exc
+    pg_url = args.pg_url
+    if pg_url is None and settings.database_url and settings.database_url.startswith("postgresql"):
+        pg_url = settings.database_url
+    if "postgres" in backends and not pg_url:
+        raise UserError("the postgres benchmark needs --pg-url URL (start one with scripts/postgres.sh)")
+    rows = run_queue_bench(backends, pg_url=pg_url, workers=workers, items=args.items)
+    emit([r.to_dict() for r in rows] if args.json else rows, args.json, format_table)
+    bad = [r for r in rows if r.lost or r.duplicated]
+    return 1 if bad else 0
