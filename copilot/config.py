@@ -24,7 +24,7 @@ class ChannelProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_chars: int = Field(gt=20)
-    register: str
+    style: str
     use_handle: bool = False
     greeting: bool = False
     sign_off: bool = False
@@ -35,22 +35,22 @@ class ChannelProfile(BaseModel):
 def _default_channels() -> dict[str, ChannelProfile]:
     return {
         "twitter": ChannelProfile(
-            max_chars=280, register="brief, warm and plain; one or two short sentences", use_handle=True,
+            max_chars=280, style="brief, warm and plain; one or two short sentences", use_handle=True,
             private_channel="a DM"),
         "facebook": ChannelProfile(
-            max_chars=600, register="friendly and conversational, short paragraphs", use_handle=True,
+            max_chars=600, style="friendly and conversational, short paragraphs", use_handle=True,
             private_channel="a private message"),
         "instagram": ChannelProfile(
-            max_chars=400, register="friendly and light, no long instructions in a comment", use_handle=True,
+            max_chars=400, style="friendly and light, no long instructions in a comment", use_handle=True,
             private_channel="a DM"),
         "forum": ChannelProfile(
-            max_chars=1500, register="helpful and complete; numbered steps are welcome", use_handle=True,
+            max_chars=1500, style="helpful and complete; numbered steps are welcome", use_handle=True,
             greeting=True, private_channel="a private message"),
         "email": ChannelProfile(
-            max_chars=2000, register="courteous and complete, with a greeting and a sign-off", greeting=True,
+            max_chars=2000, style="courteous and complete, with a greeting and a sign-off", greeting=True,
             sign_off=True, public=False, private_channel="this email thread"),
         "chat": ChannelProfile(
-            max_chars=500, register="quick, friendly and direct", public=False,
+            max_chars=500, style="quick, friendly and direct", public=False,
             private_channel="this chat"),
     }
 
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(default=5, ge=1, le=100)
-    score_floor: float = 0.5
+    score_floor: float = 0.35
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
 

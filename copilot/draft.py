@@ -1,0 +1,346 @@
+"""Support reply drafting: triage, retrieve, prompt, generate, validate, retry once, then fall back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from copilot.config import ChannelProfile
+from copilot.errors import ProviderError, UserError
+from copilot.guardrails import check_reply, fit_length, parse_reply, sentences, strip_handle
+from copilot.knowledge import load_knowledge, section
+from copilot.pii import redact
+from copilot.prompts import Prompts, Rendered, load_prompts
+from copilot.retrieve import Filters
+from copilot.types import Draft, Entry, Inbound, Passage, Retrieval, Triage
+
+if TYPE_CHECKING:
+    from copilot.pipeline import Pipeline
+
+TokenCallback = Callable[[str], None]
+PASSAGES_IN_PROMPT = 2
+PASSAGE_CHARS = 420
+NO_CITATION_KINDS = ("praise", "conversation", "feedback")
+REWRITES = {
+    "shorter": "Make it noticeably shorter (about half), keeping the next step.",
+    "warmer": "Make it warmer and more empathetic, without adding facts.",
+    "formal": "Make it more formal and polished.",
+    "translate": "Translate it into {language}.",
+}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One model answer and what was wrong with it."""
+
+    raw: str
+    text: str
+    cited: tuple[str, ...]
+    problems: list[str]
+    first_token_ms: float | None
+
+
+class KnowledgeBook:
+    """The knowledge base's special entries (brand voice, crisis policy), reloaded when files change."""
+
+    def __init__(self, kb_dir: Path) -> None:
+        self.kb_dir = Path(kb_dir)
+        self._stamp: float | None = None
+        self._entries: dict[str, Entry] = {}
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> None:
+        if not self.kb_dir.exists():
+            self._entries = {}
+            return
+        files = [self.kb_dir] if self.kb_dir.is_file() else list(self.kb_dir.rglob("*"))
+        stamp = max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+        if stamp != self._stamp:
+            try:
+                self._entries = {e.id: e for e in load_knowledge(self.kb_dir)}
+            except UserError:
+                self._entries = {}
+            self._stamp = stamp
+
+    def entry(self, entry_id: str) -> Entry | None:
+        with self._lock:
+            self._refresh()
+            return self._entries.get(entry_id)
+
+    def section(self, entry_id: str, heading: str) -> str | None:
+        entry = self.entry(entry_id)
+        return section(entry, heading) if entry else None
+
+
+def plain(text: str) -> str:
+    """Markdown to one line of plain text."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    text = re.sub(r"[*_`#>]+", "", text)
+    return " ".join(text.split())
+
+
+def fix_summary(passage: Passage) -> str:
+    """The fix or answer of a passage as one compact line: numbered steps if it has them."""
+    lines = passage.text.splitlines()
+    body_lines = lines[1:] if len(lines) > 1 and lines[0].strip() == passage.title.strip() else lines
+    steps = [re.sub(r"^\s*\d+[.)]\s*", "", ln).strip() for ln in body_lines if re.match(r"^\s*\d+[.)]\s", ln)]
+    if steps:
+        return " ".join(f"{n}) {plain(step).rstrip('.')}." for n, step in enumerate(steps, 1))
+    body = plain("\n".join(body_lines))
+    parts = sentences(body)
+    # Skip the restated problem when the body opens with it (the question line ends with '?').
+    if len(parts) > 1 and parts[0].endswith("?"):
+        parts = parts[1:]
+    return " ".join(parts[:3])
+
+
+def focus(passage: Passage, query: str, limit: int = PASSAGE_CHARS) -> str:
+    """The passage cut to ``limit`` characters, keeping its head and the sentences nearest the query."""
+    if len(passage.text) <= limit:
+        return passage.text
+    words = set(re.findall(r"\w{4,}", query.lower()))
+    head, _, rest = passage.text.partition("\n")
+    scored = [(len(words & set(re.findall(r"\w{4,}", s.lower()))), i, s) for i, s in enumerate(sentences(rest))]
+    keep: list[tuple[int, str]] = []
+    budget = limit - len(head) - 1
+    for _, i, s in sorted(scored, key=lambda t: (-t[0], t[1])):
+        if len(s) + 1 <= budget:
+            keep.append((i, s))
+            budget -= len(s) + 1
+    return head + "\n" + " ".join(s for _, s in sorted(keep))
+
+
+class Drafter:
+    """Drafts replies through one pipeline (retriever, triager, chat model, prompts, queue)."""
+
+    def __init__(self, pipeline: Pipeline, prompts: Prompts | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.prompts = prompts or load_prompts(str(self.settings.prompts_dir) if self.settings.prompts_dir else None)
+        self.book = KnowledgeBook(self.settings.kb_dir)
+
+    # -- prompt pieces -----------------------------------------------------------------------
+    def system_prompt(self) -> Rendered:
+        """The fixed system prompt (identical across drafts, so its model state is reused)."""
+        voice = self.book.section("kb-brand-voice", "In short") or self.prompts.render("draft/default_voice.j2").text
+        return self.prompts.render("draft/system.j2", brand=self.settings.brand_name, voice=voice)
+
+    def _reply_vars(self, inbound: Inbound, triage: Triage, profile: ChannelProfile) -> dict[str, Any]:
+        name = (inbound.author or "").lstrip("@") or None
+        return {
+            "kind": triage.kind, "sentiment": triage.sentiment, "brand": self.settings.brand_name,
+            "greeting": profile.greeting, "name": name if profile.greeting else None, "sign_off": profile.sign_off,
+            "signature": self.settings.agent_signature, "private": triage.private_info,
+            "private_channel": profile.private_channel, "short": profile.max_chars <= 300,
+        }
+
+    # -- public API --------------------------------------------------------------------------
+    def draft(self, inbound: Inbound, *, on_token: TokenCallback | None = None,
+              triage: Triage | None = None) -> Draft:
+        """A draft for one inbound message (status ``pending``, or ``escalated`` for a crisis)."""
+        start = time.perf_counter()
+        if not inbound.text.strip():
+            raise UserError("the message is empty")
+        profile = self.settings.channel(inbound.channel)
+        triage = triage or self.pipeline.triager.triage(inbound)
+        handle = self._handle(inbound, profile)
+        limit = profile.max_chars - (len(handle) + 1 if handle else 0)
+        base = {"channel": inbound.channel, "inbound": inbound, "triage": triage, "kind": "reply",
+                "model": self._model_name()}
+        if triage.crisis:
+            return self._crisis(inbound, triage, handle, limit, base, start)
+        if triage.kind == "spam":
+            return Draft(text="", cited_ids=(), retrieved_ids=(), confidence=0.0, template="", template_hash="",
+                         latency_ms=_ms(start), status="skipped", flags=("spam: no reply recommended",), **base)
+        query = redact(inbound.text)
+        retrieval = self.pipeline.retriever.search(query, filters=Filters(exclude_kinds=("guideline",)))
+        grounded = self.pipeline.retriever.grounded_passages(retrieval)
+        use = grounded[:PASSAGES_IN_PROMPT]
+        if not use and triage.kind not in NO_CITATION_KINDS:
+            return self._no_answer(inbound, triage, retrieval, profile, handle, limit, base, start)
+        return self._generate(inbound, triage, retrieval, use, profile, handle, limit, base, start, on_token)
+
+    def rewrite(self, text: str, action: str, *, channel: str, language: str | None = None,
+                on_token: TokenCallback | None = None) -> str:
+        """An existing draft made shorter, warmer, more formal, or translated; facts kept."""
+        if action not in REWRITES:
+            raise UserError(f"unknown rewrite {action!r}; choose one of {', '.join(REWRITES)}")
+        if action == "translate" and not (language and language.strip()):
+            raise UserError("translate needs a target language")
+        if not text.strip():
+            raise UserError("there is no draft text to rewrite")
+        profile = self.settings.channel(channel)
+        handle_match = re.match(r"^(@\w+)\s+", text)
+        handle = handle_match.group(1) if handle_match else ""
+        body = text[handle_match.end():] if handle_match else text
+        limit = profile.max_chars - (len(handle) + 1 if handle else 0)
+        rendered = self.prompts.render(
+            "rewrite.j2", brand=self.settings.brand_name, channel=channel, max_chars=limit,
+            instruction=REWRITES[action].format(language=language or ""), text=body)
+        raw, _ = self._call([HumanMessage(rendered.text)], on_token, max_tokens=self._max_tokens(limit))
+        new = strip_handle(parse_reply(raw).text)
+        if action == "shorter" and len(new) >= len(body):
+            new = fit_length(body, max(len(body) // 2, 40))
+        problems = check_reply(new, cited=(), retrieved=[], message=body, max_chars=limit,
+                               system_prompt=rendered.text, needs_citation=False, private_public=False)
+        problems = [p for p in problems if "states" not in p]  # numbers came from the draft itself
+        if problems or not new:
+            raise ProviderError(f"the rewrite was not usable ({'; '.join(problems) or 'empty'}); the draft is unchanged")
+        return f"{handle} {new}".strip() if handle else new
+
+    def submit(self, draft: Draft, *, by: str) -> Any:
+        """Hold the draft in the review queue; nothing is posted without approval."""
+        return self.pipeline.queue.submit(draft, by=by)
+
+    # -- paths -------------------------------------------------------------------------------
+    def _crisis(self, inbound: Inbound, triage: Triage, handle: str, limit: int, base: dict[str, Any],
+                start: float) -> Draft:
+        reason = (triage.crisis_reason or "").lower()
+        heading = "Safety holding message" if reason.startswith("safety") else "Holding message"
+        holding = self.book.section("kb-crisis-policy", heading) or self.book.section(
+            "kb-crisis-policy", "Holding message") or self.prompts.render("replies/crisis_default.j2").text
+        rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
+        text = self._with_handle(fit_length(rendered.text, limit), handle)
+        triage = replace(triage, priority=1, priority_score=100.0)
+        return Draft(text=text, cited_ids=("kb-crisis-policy",) if self.book.entry("kb-crisis-policy") else (),
+                     retrieved_ids=(), confidence=1.0, template=rendered.template,
+                     template_hash=rendered.template_hash, latency_ms=_ms(start), status="escalated",
+                     needs_attention=True, flags=(f"crisis: {triage.crisis_reason or 'unspecified'}",),
+                     **{**base, "triage": triage})
+
+    def _no_answer(self, inbound: Inbound, triage: Triage, retrieval: Retrieval, profile: ChannelProfile,
+                   handle: str, limit: int, base: dict[str, Any], start: float) -> Draft:
+        self._record_gap(inbound, triage, retrieval)
+        rendered = self.prompts.render("replies/no_answer.j2", **self._reply_vars(inbound, triage, profile))
+        text = self._with_handle(fit_length(rendered.text, limit), handle)
+        return Draft(text=text, cited_ids=(), retrieved_ids=tuple(retrieval.ids), confidence=0.2,
+                     template=rendered.template, template_hash=rendered.template_hash, latency_ms=_ms(start),
+                     knowledge_gap=True, needs_attention=True, flags=("no grounded answer: knowledge gap",),
+                     **base)
+
+    def _generate(self, inbound: Inbound, triage: Triage, retrieval: Retrieval, use: list[Passage],
+                  profile: ChannelProfile, handle: str, limit: int, base: dict[str, Any], start: float,
+                  on_token: TokenCallback | None) -> Draft:
+        system = self.system_prompt()
+        message = redact(inbound.text)
+        shown = [replace(p, text=focus(p, message)) for p in use]
+        user = self.prompts.render(
+            "draft/user.j2", channel=inbound.channel, style=profile.style, max_chars=limit,
+            author=inbound.author if profile.use_handle else None, kind=triage.kind, sentiment=triage.sentiment,
+            private=triage.private_info and profile.public, private_channel=profile.private_channel,
+            passages=shown, any_unofficial=any(not p.official for p in shown), message=message)
+        messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
+        needs_citation = bool(use) and triage.kind not in NO_CITATION_KINDS
+        check = {"retrieved": use, "message": inbound.text, "max_chars": limit, "system_prompt": system.text,
+                 "needs_citation": needs_citation, "private_public": triage.private_info and profile.public}
+        attempts: list[Attempt] = []
+        for round_ in range(2):
+            raw, first = self._call(messages, on_token if round_ == 0 else None, self._max_tokens(limit))
+            parsed = parse_reply(raw)
+            text = strip_handle(parsed.text)
+            cited = parsed.cited if use else ()
+            problems = check_reply(text, cited=cited, **check)
+            attempts.append(Attempt(raw, text, cited, problems, first))
+            if not problems:
+                break
+            retry = self.prompts.render("draft/retry.j2", error="; ".join(problems))
+            messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
+        final = attempts[-1]
+        top = max((p.score for p in use), default=0.5)
+        flags: list[str] = []
+        if not final.problems:
+            text, cited, template, thash = final.text, final.cited, user.template, user.template_hash
+            confidence = top if len(attempts) == 1 else top * 0.85
+            if len(attempts) > 1:
+                flags.append("retried: " + "; ".join(attempts[0].problems))
+            needs_attention = False
+        else:
+            text, cited, rendered = self._fallback(inbound, triage, use, profile, limit)
+            template, thash = rendered.template, rendered.template_hash
+            confidence = top * 0.6
+            flags.append("fallback: " + "; ".join(final.problems))
+            needs_attention = True
+        return Draft(text=self._with_handle(text, handle), cited_ids=tuple(cited),
+                     retrieved_ids=tuple(retrieval.ids), confidence=round(confidence, 3), template=template,
+                     template_hash=thash, latency_ms=_ms(start), needs_attention=needs_attention,
+                     flags=tuple(flags), first_token_ms=attempts[0].first_token_ms, **base)
+
+    def _fallback(self, inbound: Inbound, triage: Triage, use: list[Passage], profile: ChannelProfile,
+                  limit: int) -> tuple[str, tuple[str, ...], Rendered]:
+        """The deterministic grounded reply: the knowledge base's fix inside a reply template."""
+        variables = self._reply_vars(inbound, triage, profile)
+        if not use:
+            name = "replies/praise.j2" if triage.kind == "praise" else "replies/feedback.j2"
+            rendered = self.prompts.render(name, **variables)
+            return fit_length(rendered.text, limit), (), rendered
+        passage = use[0]
+        fix = fix_summary(passage)
+        variables.update(unofficial=not passage.official, url=passage.url if profile.max_chars > 300 else None)
+        rendered = self.prompts.render("replies/fallback.j2", fix=fix, **variables)
+        over = len(rendered.text) - limit
+        if over > 0:
+            fix = fit_length(fix, max(len(fix) - over - 1, 30))
+            rendered = self.prompts.render("replies/fallback.j2", fix=fix, **variables)
+        return fit_length(rendered.text, limit), (passage.id,), rendered
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _call(self, messages: list[BaseMessage], on_token: TokenCallback | None,
+              max_tokens: int) -> tuple[str, float | None]:
+        start = time.perf_counter()
+        first: float | None = None
+        pieces: list[str] = []
+        try:
+            for chunk in self.pipeline.chat.stream(messages, max_tokens=max_tokens):
+                token = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                if token and first is None:
+                    first = _ms(start)
+                pieces.append(token)
+                if on_token and token:
+                    on_token(token)
+        except (UserError, ProviderError):
+            raise
+        except Exception as exc:  # provider SDKs raise their own types: convert at the boundary
+            raise ProviderError(f"the chat model failed: {exc}") from exc
+        return "".join(pieces), first
+
+    def _max_tokens(self, limit: int) -> int:
+        return max(48, min(self.settings.max_tokens, limit // 3 + 24))
+
+    def _handle(self, inbound: Inbound, profile: ChannelProfile) -> str:
+        if not (profile.use_handle and inbound.author):
+            return ""
+        return "@" + inbound.author.lstrip("@").split()[0]
+
+    @staticmethod
+    def _with_handle(text: str, handle: str) -> str:
+        return f"{handle} {text}" if handle else text
+
+    def _model_name(self) -> str:
+        chat = self.pipeline._chat or self.pipeline.__dict__.get("chat")
+        if chat is None:
+            return self.settings.chat_backend
+        return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)
+
+    def _record_gap(self, inbound: Inbound, triage: Triage, retrieval: Retrieval) -> None:
+        """Append an unanswered question to the knowledge-gap log (redacted)."""
+        best = retrieval.passages[0] if retrieval.passages else None
+        record = {"time": dt.datetime.now(dt.UTC).isoformat(), "text": redact(inbound.text),
+                  "channel": inbound.channel, "kind": triage.kind,
+                  "best_id": best.id if best else None, "best_score": best.score if best else None}
+        path = self.settings.data_dir / "knowledge_gaps.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
