@@ -278,7 +278,7 @@ class Drafter:
                   limit: int) -> tuple[str, tuple[str, ...], Rendered]:
         """The deterministic grounded reply: the knowledge base's fix inside a reply template."""
         variables = self._reply_vars(inbound, triage, profile)
-        if not use:
+        if not use or triage.kind in NO_CITATION_KINDS:
             name = "replies/praise.j2" if triage.kind == "praise" else "replies/feedback.j2"
             rendered = self.prompts.render(name, **variables)
             return fit_length(rendered.text, limit), (), rendered

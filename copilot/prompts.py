@@ -47,7 +47,7 @@ class Prompts:
             raise ConfigError(f"prompt template {name!r} not found under {self.root}")
         return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
-    def render(self, name: str, **variables: object) -> Rendered:
+    def render(self, name: str, /, **variables: object) -> Rendered:
         """Render a template; a missing variable is an error naming template and variable."""
         try:
             template = self.env.get_template(name)

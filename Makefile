@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:
+#   make run    set everything up, index the sample knowledge base, start the web app
+#   make test   set up whatever is missing and run the whole test suite
+# Both are idempotent and need no API key.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+.PHONY: setup run ingest test test-fast bench lint clean
+
+setup: $(STAMP)
+
+# PyTorch is pinned to the CPU build first, so sentence-transformers does not pull in the CUDA one.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/copilot --help > /dev/null
+	touch $(STAMP)
+
+ingest: setup
+	$(BIN)/copilot ingest
+
+run: setup
+	$(BIN)/copilot ingest
+	$(BIN)/copilot ui --host $(HOST) --port $(PORT)
+
+test: setup
+	scripts/test.sh
+
+# Unit tests only: no browser, no PostgreSQL, no embedded chat model.
+test-fast: setup
+	$(BIN)/pytest -q -m "not e2e and not browser and not postgres"
+
+bench: setup
+	$(BIN)/copilot bench all
+
+lint: setup
+	$(BIN)/ruff check copilot tests
+
+clean:
+	rm -rf $(VENV) .data test-output
