@@ -16,6 +16,9 @@ from copilot.queue.bench import pg_schema
 from copilot.types import Draft, Inbound, Triage
 
 PG_ENV = "COPILOT_TEST_PG_URL"
+# What a fork server imports once for all worker processes (installed modules only: it does not see tests/).
+PRELOAD = ["copilot.queue", "copilot.queue.delivery", "copilot.queue.pending", "alembic.command", "alembic.config",
+           "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "psycopg"]
 
 
 def make_draft(

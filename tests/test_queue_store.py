@@ -227,13 +227,13 @@ def test_pending_file_is_imported_once_then_renamed(settings: Settings) -> None:
 
 
 def test_bad_pending_line_names_file_and_line_and_imports_nothing(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    fresh = Settings(data_dir=tmp_path)
     pending = tmp_path / "pending.jsonl"
     pending.write_text(json.dumps(make_draft(22).to_dict()) + "\n" + '{"text": "no inbound"}\n')
     with pytest.raises(UserError, match=r"pending.jsonl:2: the draft has no inbound message"):
-        open_queue(settings)
+        open_queue(fresh)
     assert pending.exists()
-    with open_queue(settings, import_pending=False) as queue:
+    with open_queue(fresh, import_pending=False) as queue:
         assert queue.list_items(status="all") == []
 
 

@@ -169,8 +169,8 @@ def _items_text(items: list[ReviewItem]) -> str:
 def _item_text(item: ReviewItem, events: list[AuditEvent] | None = None) -> str:
     lines = [
         f"item {item.id} ({item.kind}) {item.status}, version {item.version}, priority {item.priority}",
-        f"channel {item.channel}, author {item.author or '-'}, assignee {item.assignee or '-'}, "
-        f"case {item.case_id or '-'}",
+        (f"channel {item.channel}, author {item.author or '-'}, assignee {item.assignee or '-'}, "
+         f"case {item.case_id or '-'}"),
         f"inbound: {item.inbound_text}" if item.inbound_text else "",
         f"text: {item.text}",
     ]

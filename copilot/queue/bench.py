@@ -89,7 +89,9 @@ def run_once(settings: Settings, backend: str, workers: int, items: int) -> Benc
     queue = open_queue(settings, import_pending=False)
     queue.import_drafts([_draft(n) for n in range(items)], sha256=uuid.uuid4().hex, source="bench")
     queue.close()
-    context = multiprocessing.get_context("spawn")
+    # Fresh processes forked from a server that imported the queue once: no inherited connections.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["copilot.queue", "copilot.queue.bench", "copilot.queue.delivery"])
     ready, results, start = context.Queue(), context.Queue(), context.Event()
     args = {"data_dir": settings.data_dir, "database_url": settings.database_url}
     processes = [
