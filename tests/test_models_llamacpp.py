@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from copilot.models.llamacpp import (
     LlamaCppChat,
     PrefixStates,
     build_llamacpp_chat,
+    grammar_for,
     to_chat_messages,
     unload_all,
 )
@@ -67,6 +69,16 @@ def test_messages_map_to_chat_roles() -> None:
     ]
     with pytest.raises(ProviderError, match="tool"):
         to_chat_messages([ToolMessage("x", tool_call_id="1")])
+
+
+def test_response_format_becomes_a_grammar() -> None:
+    assert grammar_for(None) is None
+    assert grammar_for({"type": "text"}) is None
+    schema = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]}
+    grammar = grammar_for({"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}})
+    assert "reply" in grammar._grammar
+    with pytest.raises(ProviderError, match="json_object or json_schema"):
+        grammar_for({"type": "xml"})
 
 
 def test_local_backend_with_a_missing_model_fails_at_build(tmp_path: Path) -> None:
@@ -188,6 +200,23 @@ def test_replies_are_reproducible_and_respect_stop_and_max_tokens(chat: LlamaCpp
 
     stopped = chat.invoke(messages, stop=["\n"], max_tokens=40)
     assert "\n" not in str(stopped.content)
+
+
+@pytest.mark.e2e
+def test_json_schema_output_parses(chat: LlamaCppChat) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"reply": {"type": "string"}, "citations": {"type": "array", "items": {"type": "string"}}},
+        "required": ["reply", "citations"],
+    }
+    reply = chat.invoke(
+        [SUPPORT, HumanMessage('Answer as JSON with "reply" and "citations". My hub is offline.')],
+        response_format={"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}},
+        max_tokens=120,
+    )
+
+    data = json.loads(str(reply.content))
+    assert isinstance(data["reply"], str) and isinstance(data["citations"], list)
 
 
 @pytest.mark.e2e

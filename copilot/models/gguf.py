@@ -8,12 +8,18 @@ import importlib.metadata
 import importlib.util
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from copilot.config import Settings
 from copilot.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the atomic rename still keeps the cache whole
+    fcntl = None  # type: ignore[assignment]
 
 _CHUNK = 4 << 20  # 4 MiB: streaming copy, never the whole model in memory
 _FIX = "reinstall the model packages with `make setup`"
@@ -152,6 +158,16 @@ def assemble(model: ChunkedModel, paths: Sequence[Path], target: Path) -> Path:
     return target
 
 
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an advisory lock so that two processes do not assemble the same model at once."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_embedded_model(
     settings: Settings, *, model: ChunkedModel = EMBEDDED_CHAT_MODEL, models_dir: Path | None = None
 ) -> Path:
@@ -160,11 +176,14 @@ def ensure_embedded_model(
     target = folder / model.filename
     if _cached_is_valid(target, model):
         return target
-    paths = [part_path(part) for part in model.parts]
-    # A stale or damaged cache must not survive a failed rebuild.
-    target.unlink(missing_ok=True)
-    _stamp_path(target).unlink(missing_ok=True)
-    return assemble(model, paths, target)
+    with _exclusive(target.with_name(f".{target.name}.lock")):
+        if _cached_is_valid(target, model):  # another process finished it while we waited
+            return target
+        paths = [part_path(part) for part in model.parts]
+        # A stale or damaged cache must not survive a failed rebuild.
+        target.unlink(missing_ok=True)
+        _stamp_path(target).unlink(missing_ok=True)
+        return assemble(model, paths, target)
 
 
 def resolve_model_path(settings: Settings) -> Path:

@@ -6,16 +6,22 @@ token prefix shared with the previous call; on top of that this module keeps sna
 states (the warmed-up prefix pinned) so that prompts alternating between different prefixes still hit.
 llama-cpp-python's own ``LlamaRAMCache`` is not used: each of its snapshots also copies the logits of the
 whole batch (hundreds of MB with a 152k vocabulary) and costs ~0.3 s to save and ~0.6 s to load.
+
+Replies are reproducible for the same seed and the same cache history (e.g. a fresh process replaying the
+same calls). A prompt served partly from cache may differ in a rare token from the same prompt evaluated
+cold, because llama.cpp's batched and single-token kernels round differently.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +45,7 @@ from copilot.errors import ConfigError, ProviderError
 
 try:
     import llama_cpp
-    from llama_cpp import Llama, llama_chat_format
+    from llama_cpp import Llama, llama_chat_format, llama_grammar
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ConfigError("llama-cpp-python is missing: run `make setup` (or `pip install llama-cpp-python`)") from exc
 
@@ -263,6 +269,30 @@ def unload_all() -> None:
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
+@lru_cache(maxsize=16)
+def _compiled_grammar(schema_json: str | None) -> Any:
+    try:
+        if schema_json is None:
+            return llama_grammar.LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
+        return llama_grammar.LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise ProviderError(f"the local chat model cannot turn this JSON schema into a grammar: {exc}") from exc
+
+
+def grammar_for(response_format: dict[str, Any] | None) -> Any:
+    """A sampling grammar for an OpenAI-style ``response_format`` (``json_object`` or ``json_schema``)."""
+    if not response_format or response_format.get("type") == "text":
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+    elif kind == "json_object":
+        schema = response_format.get("schema")
+    else:
+        raise ProviderError(f"unsupported response_format type {kind!r}: use json_object or json_schema")
+    return _compiled_grammar(json.dumps(schema, sort_keys=True) if schema else None)
+
+
 def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """LangChain messages as role/content dicts for the chat template."""
     converted = []
@@ -278,7 +308,12 @@ def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 
 class LlamaCppChat(BaseChatModel):
-    """A chat model running a GGUF in process with llama-cpp-python: deterministic, streaming, prefix-cached."""
+    """A chat model running a GGUF in process with llama-cpp-python: deterministic, streaming, prefix-cached.
+
+    Call options: ``stop``, ``max_tokens``, ``temperature``, ``seed`` and an OpenAI-style ``response_format``
+    (``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": ...}}``), which
+    constrains sampling with a grammar so the reply is valid JSON.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -332,7 +367,7 @@ class LlamaCppChat(BaseChatModel):
         )
 
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(kwargs) - {"max_tokens", "temperature", "seed"}
+        unknown = set(kwargs) - {"max_tokens", "temperature", "seed", "response_format"}
         if unknown:
             raise ProviderError(f"the local chat model does not take {', '.join(sorted(unknown))}")
         return {
@@ -340,6 +375,7 @@ class LlamaCppChat(BaseChatModel):
             "temperature": float(kwargs.get("temperature", self.temperature)),
             "seed": int(kwargs.get("seed", self.seed)),
             "stop": list(stop or []),
+            "grammar": grammar_for(kwargs.get("response_format")),
         }
 
     def _start(self, runtime: _Runtime, messages: list[BaseMessage], options: dict[str, Any]) -> tuple[
@@ -363,6 +399,7 @@ class LlamaCppChat(BaseChatModel):
             "seed": options["seed"],
             "stop": options["stop"] + template_stop,
             "stopping_criteria": criteria,
+            "grammar": options["grammar"],
         }
         return stats, request
 
