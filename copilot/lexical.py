@@ -34,7 +34,8 @@ def _stem(word: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased, accent-folded, stemmed content words."""
-    folded = unicodedata.normalize("NFKD", text.lower())
+    # "Wi-Fi", "e-mail" and "re-pair" match "wifi", "email" and "repair".
+    folded = unicodedata.normalize("NFKD", re.sub(r"(?<=[^\W\d_])-(?=[^\W\d_])", "", text.lower()))
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     words = (w.replace("’", "'") for w in _WORD.findall(folded))
     return [_stem(w) for w in words if w not in STOPWORDS and len(w) > 1]
