@@ -133,10 +133,10 @@ def test_short_completion(chat: LlamaCppChat) -> None:
 def test_streaming_yields_tokens_and_usage(chat: LlamaCppChat) -> None:
     chunks = list(chat.stream([SUPPORT, HumanMessage("How do I reset a bulb?")]))
 
-    texts = [c.content for c in chunks if c.content]
+    texts = [c.text for c in chunks if c.text]
     assert len(texts) > 1
     assert "".join(texts).strip()
-    last = chunks[-1].message if hasattr(chunks[-1], "message") else chunks[-1]
+    last = chunks[-1]
     assert isinstance(last, AIMessageChunk)
     assert last.usage_metadata is not None and last.usage_metadata["output_tokens"] >= len(texts) - 1
     assert last.response_metadata["time_to_first_token_ms"] > 0

@@ -114,10 +114,9 @@ def stub_server() -> Iterator[StubServer]:
 @pytest.fixture
 def settings(stub_server: StubServer, tmp_path: Path) -> Settings:
     stub_server.requests.clear()
-    host, port = stub_server.server_address[:2]
     return load_settings(
         data_dir=tmp_path, chat_backend="openai", embedding_backend="openai",
-        openai_base_url=f"http://{host}:{port}/v1", openai_api_key=None, openai_model="stub-chat",
+        openai_base_url=f"http://127.0.0.1:{stub_server.server_port}/v1", openai_api_key=None, openai_model="stub-chat",
         openai_embedding_model="stub-embed", openai_timeout_s=5.0,
     )
 
@@ -139,7 +138,7 @@ def test_chat_returns_text_and_usage(settings: Settings, stub_server: StubServer
 def test_chat_streams_chunks(settings: Settings, stub_server: StubServer) -> None:
     chunks = list(build_openai_chat(settings, streaming=True).stream(MESSAGES))
 
-    texts = [chunk.content for chunk in chunks if chunk.content]
+    texts = [chunk.text for chunk in chunks if chunk.text]
     assert len(texts) > 1
     assert "".join(texts) == REPLY
     assert stub_server.requests[-1]["body"]["stream"] is True
@@ -228,5 +227,4 @@ def test_factory_dispatches_to_the_openai_backend(settings: Settings, stub_serve
 
     assert chat.invoke(MESSAGES).content == REPLY
     assert embedder.embed_query("hub offline") == pytest.approx(fake_vector("hub offline"))
-    host, port = stub_server.server_address[:2]
-    assert model_label(chat) == f"openai-chat:stub-chat@{host}:{port}"
+    assert model_label(chat) == f"openai-chat:stub-chat@127.0.0.1:{stub_server.server_port}"

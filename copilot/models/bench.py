@@ -11,9 +11,9 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -95,10 +95,10 @@ def _raw_run(chat: LlamaCppChat, prompt: BenchPrompt, max_tokens: int) -> dict[s
     started = time.perf_counter()
     first = last = None
     chunks = 0
-    stream = llama.create_chat_completion(
-        to_chat_messages(prompt.messages), max_tokens=max_tokens, temperature=chat.temperature, seed=chat.seed,
-        stream=True,
-    )
+    stream = cast(Iterator[dict[str, Any]], llama.create_chat_completion(
+        cast(Any, to_chat_messages(prompt.messages)), max_tokens=max_tokens, temperature=chat.temperature,
+        seed=chat.seed, stream=True,
+    ))
     for piece in stream:
         now = time.perf_counter()
         if piece["choices"][0]["delta"].get("content"):

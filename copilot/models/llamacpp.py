@@ -19,11 +19,11 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -432,7 +432,7 @@ class LlamaCppChat(BaseChatModel):
         with runtime.lock:
             stats, request = self._start(runtime, messages, options)
             try:
-                completion = runtime.llama.create_completion(**request, stream=False)
+                completion = cast(dict[str, Any], runtime.llama.create_completion(**request, stream=False))
             except (RuntimeError, ValueError) as exc:
                 runtime.llama.meter = None
                 raise ProviderError(f"llama.cpp failed: {exc}") from exc
@@ -457,7 +457,9 @@ class LlamaCppChat(BaseChatModel):
             stats, request = self._start(runtime, messages, options)
             finish_reason = None
             try:
-                pieces = runtime.llama.create_completion(**request, stream=True)
+                pieces = cast(
+                    Generator[dict[str, Any], None, None], runtime.llama.create_completion(**request, stream=True)
+                )
             except (RuntimeError, ValueError) as exc:
                 runtime.llama.meter = None
                 raise ProviderError(f"llama.cpp failed: {exc}") from exc

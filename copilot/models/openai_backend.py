@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
 from copilot.config import Settings
 from copilot.errors import ConfigError, ProviderError
 
@@ -96,14 +98,14 @@ def build_openai_chat(
     return CopilotChatOpenAI(
         model=settings.openai_model,
         base_url=base_url,
-        api_key=api_key,
+        api_key=SecretStr(api_key),
         timeout=settings.openai_timeout_s,
         max_retries=max_retries,
         streaming=streaming,
         stream_usage=True,
         use_responses_api=False,  # vLLM, Ollama and llama.cpp servers speak Chat Completions
         temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
+        max_completion_tokens=settings.max_tokens,
         seed=settings.seed,
     )
 
@@ -116,7 +118,7 @@ def build_openai_embeddings(
     return CopilotOpenAIEmbeddings(
         model=settings.openai_embedding_model,
         base_url=base_url,
-        api_key=api_key,
+        api_key=SecretStr(api_key),
         timeout=settings.openai_timeout_s,
         max_retries=max_retries,
         chunk_size=settings.embedding_batch_size,
