@@ -303,7 +303,7 @@ def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
             role = _ROLES[message.type]
         else:
             raise ProviderError(f"the local chat model cannot take a {message.type!r} message")
-        converted.append({"role": role, "content": message.text})
+        converted.append({"role": role, "content": str(message.text)})
     return converted
 
 
