@@ -86,6 +86,11 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     _json(p).set_defaults(func=_users_add)
     p = user_actions.add_parser("list", help="every user and role")
     _json(p).set_defaults(func=_users_list)
+    p = user_actions.add_parser("passwd", help="set a login password (your own, or anyone's as an admin)")
+    p.add_argument("name")
+    p.add_argument("--by", help="who does it (default: NAME itself; an admin for someone else)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_users_passwd)
 
     p = groups["bench"].add_parser("queue", help="queue throughput (approve+publish/s) on SQLite and PostgreSQL")
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
@@ -285,6 +290,29 @@ def _users_list(args: argparse.Namespace) -> int:
         f"{u.name:<20} {u.role:<9} {'password' if u.has_password else 'no password'}" for u in us
     ) or "no users (single-user mode: anyone may act)")
     return 0
+
+
+def _users_passwd(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"new password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise UserError("the passwords differ; nothing was changed")
+    by = args.by or args.name
+    _with_queue(lambda q: q.set_password(args.name, password, by=by))
+    _forget_first_run_password(args.name)
+    print(f"password of {args.name} changed")
+    return 0
+
+
+def _forget_first_run_password(name: str) -> None:
+    """Once the first-run admin's password is changed, the file that kept it is stale: remove it."""
+    from copilot.ui.auth import forget_initial_password
+
+    forget_initial_password(load_settings(), name)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -94,6 +94,11 @@ class ReviewQueue:
         with reading(self.engine) as conn:
             return users.verify_password(conn, name, password)
 
+    def set_password(self, name: str, password: str, *, by: str) -> None:
+        """Set a login password (your own, or anyone's as an admin)."""
+        with writing(self.engine) as conn:
+            users.set_password(conn, name, password, by=by)
+
     # Drafts in -----------------------------------------------------------------------------------
 
     def submit(self, draft: Draft, *, by: str) -> ReviewItem:

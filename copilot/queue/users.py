@@ -14,7 +14,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from copilot.errors import PermissionDenied, UserError
 from copilot.queue import models
@@ -23,6 +23,7 @@ from copilot.queue.records import PERMISSIONS, ROLES, User
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 # scrypt cost: 16 MiB of memory and about 50 ms per hash; stored with the hash so it can be raised later.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 8  # for passwords set or changed later; the first user's may come from a script
 
 
 def hash_password(password: str) -> str:
@@ -115,6 +116,20 @@ def verify_password(conn: Connection, name: str, password: str) -> str | None:
         check_password(password, hash_password("timing-equaliser"))  # same cost for unknown names
         return None
     return row.role if check_password(password, row.password_hash) else None
+
+
+def set_password(conn: Connection, name: str, password: str, *, by: str) -> None:
+    """Set a user's login password: anyone may change their own, only an admin someone else's."""
+    if role_of(conn, name) is None:
+        raise UserError(f"unknown user {name!r}")
+    if by != name:
+        if role_of(conn, by) is None:
+            raise PermissionDenied(f"unknown user {by!r}")
+        require(conn, by, "users")
+    if len(password or "") < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    conn.execute(update(models.users).where(models.users.c.name == name)
+                 .values(password_hash=hash_password(password)))
 
 
 def require(conn: Connection, actor: str, action: str) -> str | None:

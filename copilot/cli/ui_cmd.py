@@ -1,0 +1,47 @@
+"""``copilot ui``: the web app, on the embedded defaults, with logins checked against the queue's users."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from copilot.cli.common import settings_from
+from copilot.errors import UserError
+from copilot.pipeline import build_pipeline
+
+
+def register(commands: Any, groups: dict[str, Any]) -> None:
+    p = commands.add_parser("ui", help="start the web app (Gradio) for agents, reviewers and admins")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--kb", help="knowledge-base folder (default: settings kb_dir)")
+    p.add_argument("--no-ingest", action="store_true", help="don't re-index the knowledge base at start")
+    p.set_defaults(func=run_ui)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from copilot.ui.app import launch
+    from copilot.ui.auth import ensure_admin, initial_password_pending, password_file
+    from copilot.ui.warmup import Warmup
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, not {args.port}")
+    settings = settings_from(args)
+    pipeline = build_pipeline(settings)
+    url = f"http://{args.host}:{args.port}"
+    first = ensure_admin(pipeline.queue, settings)
+    if first is not None:
+        print(first.message(url), file=sys.stderr, flush=True)
+    elif initial_password_pending(settings, "admin"):
+        print(f"The first-run admin password is still in {password_file(settings)}: log in as admin and "
+              "change it.", file=sys.stderr, flush=True)
+    # The page comes up at once; the index, the triager and the chat model load behind it.
+    warmup = Warmup(pipeline, ingest=not args.no_ingest).start()
+    print(f"copilot web app on {url} (Ctrl+C to stop); loading the models in the background", file=sys.stderr,
+          flush=True)
+    try:
+        launch(pipeline, host=args.host, port=args.port, warmup=warmup, block=True, quiet=True)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    return 0

@@ -1,0 +1,466 @@
+"""What each screen of the web app does, as plain functions: ``(pipeline, user, inputs) -> plain data``.
+
+The Gradio layer (``copilot.ui.app``) only maps these to components. Every handler checks the acting
+user's role here, on the server, and the queue checks it again for every change, so a hidden button is
+never the only thing between an agent and an approval. Errors are :class:`CopilotError` subclasses with a
+one-line message the page can show as it is.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from copilot.config import CHANNELS
+from copilot.errors import PermissionDenied, UserError
+from copilot.queue import ReviewItem, build_publisher
+from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, User
+from copilot.types import Draft, Entry, Inbound, Passage
+from copilot.ui.auth import forget_initial_password, initial_password_pending
+from copilot.ui.insights import Insights, compute_insights
+from copilot.ui.views import (
+    Account,
+    CaseView,
+    DiffPart,
+    DraftResult,
+    Gap,
+    InboxRow,
+    ReviewDetail,
+    Source,
+    seconds_since,
+)
+
+if TYPE_CHECKING:
+    from copilot.index import IngestReport
+    from copilot.pipeline import Pipeline
+
+TokenCallback = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+ALL = frozenset({"agent", "reviewer", "admin"})
+LEADS = frozenset({"reviewer", "admin"})
+# The screens of the app and who may use them; the queue's own PERMISSIONS guard every change as well.
+SCREENS: dict[str, frozenset[str]] = {
+    "inbox": ALL,
+    "reply": ALL,
+    "review": LEADS,
+    "community": ALL,
+    "knowledge": ALL,
+    "reindex": LEADS,
+    "insights": ALL,
+    "users": frozenset({"admin"}),
+}
+REWRITE_ACTIONS = ("shorter", "warmer", "formal", "translate")
+REVIEW_FILTERS = ("pending,escalated", "approved", "rejected", "posted", "failed", "all")
+EXCERPT_CHARS = 320
+
+
+# Who is acting ---------------------------------------------------------------------------------------
+
+
+def role_of(pipeline: Pipeline, user: str | None) -> str:
+    """The role of a logged-in user; PermissionDenied for nobody or an unknown name."""
+    if not user:
+        raise PermissionDenied("log in first")
+    role = pipeline.queue.role_of(user)
+    if role is None:
+        raise PermissionDenied(f"unknown user {user!r}: ask an admin to add you")
+    return str(role)
+
+
+def require(pipeline: Pipeline, user: str | None, screen: str) -> str:
+    """The user's role if it may use ``screen``, else PermissionDenied naming who may."""
+    role = role_of(pipeline, user)
+    if role not in SCREENS[screen]:
+        allowed = " or ".join(sorted(SCREENS[screen]))
+        raise PermissionDenied(f"{user} is a {role}; {screen} is for {allowed}")
+    return role
+
+
+def account(pipeline: Pipeline, user: str | None) -> Account:
+    """The logged-in user's name, role, the screens they may open, and whether to change their password."""
+    role = role_of(pipeline, user)
+    assert user is not None
+    screens = tuple(name for name, roles in SCREENS.items() if role in roles)
+    return Account(user, role, screens, initial_password_pending(pipeline.settings, user))
+
+
+# Reply: triage, draft, rewrite, submit --------------------------------------------------------------------
+
+
+def inbound_from(text: str, channel: str, author: str | None, inbound_id: str | None) -> Inbound:
+    text = (text or "").strip()
+    if not text:
+        raise UserError("paste the customer's message first")
+    if channel not in CHANNELS:
+        raise UserError(f"unknown channel {channel!r}; choose one of {', '.join(CHANNELS)}")
+    author = (author or "").strip() or None
+    return Inbound(text=text, channel=channel, author=author, id=inbound_id or new_inbound_id())
+
+
+def new_inbound_id() -> str:
+    """An id for a message pasted into the app, so drafting it again joins the same case."""
+    return f"ui-{uuid.uuid4().hex[:12]}"
+
+
+def draft_reply(
+    pipeline: Pipeline, user: str | None, text: str, channel: str, author: str | None = None, *,
+    inbound_id: str | None = None, on_token: TokenCallback | None = None,
+) -> DraftResult:
+    """Triage the message and draft a grounded reply (not queued yet); tokens go to ``on_token``."""
+    require(pipeline, user, "reply")
+    inbound = inbound_from(text, channel, author, inbound_id)
+    if pipeline.index.count() == 0:
+        raise UserError("the knowledge base is not indexed yet: re-index it on the Knowledge screen")
+    draft = pipeline.drafter.draft(inbound, on_token=on_token)
+    return DraftResult(draft, tuple(sources_of(pipeline, draft.retrieved_ids, draft.cited_ids)), str(inbound.id))
+
+
+def rewrite_reply(
+    pipeline: Pipeline, user: str | None, text: str, action: str, channel: str, language: str | None = None,
+    *, on_token: TokenCallback | None = None,
+) -> str:
+    """The draft made shorter, warmer, more formal, or translated (facts kept)."""
+    require(pipeline, user, "reply")
+    if action not in REWRITE_ACTIONS:
+        raise UserError(f"unknown rewrite {action!r}; choose one of {', '.join(REWRITE_ACTIONS)}")
+    if not (text or "").strip():
+        raise UserError("there is no draft to rewrite yet")
+    return str(pipeline.drafter.rewrite(text, action, channel=channel, language=language, on_token=on_token))
+
+
+def submit_reply(pipeline: Pipeline, user: str | None, draft: Draft | None, text: str) -> ReviewItem:
+    """Send a draft, with the agent's edits, for approval; the edit is kept as its own audited change."""
+    require(pipeline, user, "reply")
+    assert user is not None
+    if draft is None:
+        raise UserError("draft a reply first")
+    if draft.status == "skipped":
+        raise UserError("this message looks like spam: no reply is recommended, so there is nothing to submit")
+    text = (text or "").strip()
+    if not text:
+        raise UserError("the reply is empty: write or draft one before submitting")
+    item = pipeline.queue.submit(draft, by=user)
+    if text != item.text.strip():
+        item = pipeline.queue.edit(item.id, text, by=user, version=item.version)
+    return item
+
+
+def sources_of(pipeline: Pipeline, retrieved: tuple[str, ...] | list[str], cited: tuple[str, ...] | list[str]
+               ) -> list[Source]:
+    """The entries behind a draft: cited ones first, then the rest that were retrieved."""
+    order = list(dict.fromkeys([*cited, *retrieved]))
+    out = []
+    for entry_id in order:
+        entry = pipeline.drafter.book.entry(entry_id)
+        if entry is None:
+            out.append(Source(entry_id, "(no longer in the knowledge base)", "?", True, entry_id in cited, ""))
+            continue
+        out.append(_source(entry, cited=entry_id in cited))
+    return out
+
+
+def _source(entry: Entry, *, cited: bool, score: float | None = None) -> Source:
+    body = " ".join(entry.body.split())
+    excerpt = body[:EXCERPT_CHARS] + ("…" if len(body) > EXCERPT_CHARS else "")
+    return Source(entry.id, entry.title, entry.kind, entry.official, cited, excerpt, entry.url, score)
+
+
+# Inbox -------------------------------------------------------------------------------------------------
+
+
+def inbox(pipeline: Pipeline, user: str | None, *, limit: int = 200) -> list[InboxRow]:
+    """Unresolved cases: crises first, then by priority, then the longest waiting."""
+    require(pipeline, user, "inbox")
+    queue = pipeline.queue
+    now = datetime.now(UTC)
+    latest: dict[int, ReviewItem] = {}
+    for item in queue.list_items(status=None, kind="reply", limit=10_000):
+        if item.case_id is not None and (item.case_id not in latest or item.id > latest[item.case_id].id):
+            latest[item.case_id] = item
+    rows = []
+    for case in queue.list_cases(limit=10_000):
+        if case.status == "resolved":
+            continue
+        item = latest.get(case.id)
+        crisis = bool(case.triage.get("crisis")) or (item is not None and item.status == "escalated")
+        rows.append(InboxRow(
+            case_id=case.id, status=case.status, item_id=item.id if item else None,
+            item_status=item.status if item else None, crisis=crisis, priority=1 if crisis else case.priority,
+            channel=case.channel, author=case.author, text=case.text,
+            waiting_s=seconds_since(case.received_at, now), owner=case.owner,
+            kind=str(case.triage.get("kind")) if case.triage.get("kind") else None,
+        ))
+    rows.sort(key=lambda r: (not r.crisis, r.priority, -r.waiting_s, r.case_id))
+    return rows[:limit]
+
+
+def open_case(pipeline: Pipeline, user: str | None, case_id: int | None) -> CaseView:
+    """A case and its items, to draft it again in the reply form."""
+    require(pipeline, user, "inbox")
+    if case_id is None:
+        raise UserError("pick a case from the inbox first")
+    queue = pipeline.queue
+    case = queue.get_case(int(case_id))
+    items = tuple(i for i in queue.list_items(status=None, kind="reply", limit=10_000) if i.case_id == case.id)
+    return CaseView(case, items)
+
+
+def my_items(pipeline: Pipeline, user: str | None, *, limit: int = 20) -> list[ReviewItem]:
+    """The user's own recent drafts and where they stand."""
+    require(pipeline, user, "reply")
+    items = [i for i in pipeline.queue.list_items(status=None, limit=10_000) if i.drafted_by == user]
+    items.sort(key=lambda i: i.id, reverse=True)
+    return items[:limit]
+
+
+# Review queue -----------------------------------------------------------------------------------------
+
+
+def review_list(pipeline: Pipeline, user: str | None, status: str = "pending,escalated",
+                kind: str | None = None, *, limit: int = 200) -> list[ReviewItem]:
+    """Items to review, escalated first, then by priority and waiting time."""
+    require(pipeline, user, "review")
+    if status not in REVIEW_FILTERS and status not in ITEM_STATUSES:
+        raise UserError(f"unknown filter {status!r}; choose one of {', '.join(REVIEW_FILTERS)}")
+    if kind in ("", "all"):
+        kind = None
+    if kind is not None and kind not in ITEM_KINDS:
+        raise UserError(f"unknown kind {kind!r}; kinds: {', '.join(ITEM_KINDS)}")
+    return list(pipeline.queue.list_items(status=None if status == "all" else status, kind=kind, limit=limit))
+
+
+def review_detail(pipeline: Pipeline, user: str | None, item_id: int | None) -> ReviewDetail:
+    """One item with its sources, triage, the diff of any edit and its audit trail."""
+    require(pipeline, user, "review")
+    if item_id is None:
+        raise UserError("pick an item from the queue first")
+    item = pipeline.queue.get(int(item_id))
+    draft = item.draft or {}
+    sources = sources_of(pipeline, tuple(draft.get("retrieved_ids") or ()), tuple(draft.get("cited_ids") or ()))
+    return ReviewDetail(item=item, sources=tuple(sources), diff=tuple(diff_words(item.original_text, item.text)),
+                        audit=tuple(pipeline.queue.audit(item.id)), triage=dict(item.triage))
+
+
+def diff_words(before: str, after: str) -> list[DiffPart]:
+    """A word-level diff from ``before`` to ``after``."""
+    a, b = re.findall(r"\S+|\s+", before or ""), re.findall(r"\S+|\s+", after or "")
+    parts: list[DiffPart] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(DiffPart("equal", "".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            parts.append(DiffPart("delete", "".join(a[i1:i2])))
+        if j2 > j1:
+            parts.append(DiffPart("insert", "".join(b[j1:j2])))
+    return parts
+
+
+def _item_id(item_id: int | None) -> int:
+    if item_id is None:
+        raise UserError("pick an item from the queue first")
+    return int(item_id)
+
+
+def _version(version: float | None) -> int:
+    if version is None:
+        raise UserError("reload the item first")
+    return int(version)
+
+
+def approve(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None,
+            text: str | None = None) -> ReviewItem:
+    """Approve the version the reviewer saw, with their final edit when ``text`` differs."""
+    require(pipeline, user, "review")
+    assert user is not None
+    iid, ver = _item_id(item_id), _version(version)
+    if text is not None:
+        text = text.strip()
+        if not text:
+            raise UserError("the reply is empty: nothing to approve")
+        if text == pipeline.queue.get(iid).text.strip():
+            text = None
+    return pipeline.queue.approve(iid, by=user, version=ver, text=text)
+
+
+def save_edit(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None, text: str
+              ) -> ReviewItem:
+    """Save a reviewer's edit without approving it."""
+    require(pipeline, user, "review")
+    assert user is not None
+    return pipeline.queue.edit(_item_id(item_id), text, by=user, version=_version(version))
+
+
+def reject(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None, reason: str
+           ) -> ReviewItem:
+    """Reject with a reason."""
+    require(pipeline, user, "review")
+    assert user is not None
+    if not (reason or "").strip():
+        raise UserError("give a reason for the rejection: the agent sees it")
+    return pipeline.queue.reject(_item_id(item_id), by=user, version=_version(version), reason=reason)
+
+
+def reopen(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None) -> ReviewItem:
+    """Bring a rejected item back to pending."""
+    require(pipeline, user, "review")
+    assert user is not None
+    return pipeline.queue.reopen(_item_id(item_id), by=user, version=_version(version))
+
+
+def publish(pipeline: Pipeline, user: str | None) -> PublishReport:
+    """Post every approved item through the configured publisher (exactly once each)."""
+    require(pipeline, user, "review")
+    assert user is not None
+    publisher = build_publisher(pipeline.settings)
+    try:
+        return pipeline.queue.publish_approved(publisher, by=user)
+    finally:
+        publisher.close()
+
+
+def outbox(pipeline: Pipeline, user: str | None, *, limit: int = 100) -> list[ReviewItem]:
+    """What was posted (newest first), and what failed to post."""
+    require(pipeline, user, "review")
+    items = pipeline.queue.list_items(status=["posted", "failed", "posting"], limit=10_000)
+    items.sort(key=lambda i: (i.posted_at is not None, i.posted_at or i.drafted_at), reverse=True)
+    return items[:limit]
+
+
+# Knowledge --------------------------------------------------------------------------------------------
+
+
+def search_knowledge(pipeline: Pipeline, user: str | None, query: str, k: int = 8) -> list[Passage]:
+    """Ranked passages for a query (one per entry)."""
+    require(pipeline, user, "knowledge")
+    if not (query or "").strip():
+        raise UserError("type something to search for")
+    if pipeline.index.count() == 0:
+        raise UserError("the knowledge base is not indexed yet: re-index it first")
+    return list(pipeline.retriever.search(query, k=max(1, min(int(k or 8), 50))).passages)
+
+
+def view_entry(pipeline: Pipeline, user: str | None, entry_id: str) -> Entry:
+    """One knowledge entry, in full."""
+    require(pipeline, user, "knowledge")
+    entry_id = (entry_id or "").strip()
+    if not entry_id:
+        raise UserError("pick an entry first")
+    entry = pipeline.drafter.book.entry(entry_id)
+    if entry is None:
+        raise UserError(f"no knowledge entry {entry_id!r}")
+    return entry
+
+
+def knowledge_gaps(pipeline: Pipeline, user: str | None, *, limit: int = 50) -> list[Gap]:
+    """Questions the knowledge base could not answer, most asked first (from the drafter's gap log)."""
+    require(pipeline, user, "knowledge")
+    path = pipeline.settings.data_dir / "knowledge_gaps.jsonl"
+    if not path.exists():
+        return []
+    grouped: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line while the drafter appends
+        text = " ".join(str(record.get("text") or "").split())
+        if not text:
+            continue
+        key = text.lower()
+        seen = grouped.setdefault(key, {"text": text, "count": 0, "last_seen": "", "channel": "",
+                                        "best_id": None, "best_score": None})
+        seen["count"] += 1
+        seen["last_seen"] = max(seen["last_seen"], str(record.get("time") or ""))
+        seen["channel"] = record.get("channel") or seen["channel"]
+        seen["best_id"], seen["best_score"] = record.get("best_id"), record.get("best_score")
+    gaps = [Gap(**g) for g in grouped.values()]
+    gaps.sort(key=lambda g: g.last_seen, reverse=True)
+    gaps.sort(key=lambda g: g.count, reverse=True)  # stable: most asked first, then most recent
+    return gaps[:limit]
+
+
+def faq_proposals(pipeline: Pipeline, user: str | None) -> list[ReviewItem]:
+    """Proposed FAQ entries in the queue (drafted from resolved conversations)."""
+    require(pipeline, user, "knowledge")
+    return list(pipeline.queue.list_items(status=None, kind="faq_proposal", limit=200))
+
+
+def reindex(pipeline: Pipeline, user: str | None, progress: Progress | None = None) -> IngestReport:
+    """Re-read the knowledge base and update the index (incremental)."""
+    require(pipeline, user, "reindex")
+    return pipeline.ingest(progress=progress)
+
+
+# Users and passwords ----------------------------------------------------------------------------------
+
+
+def list_users(pipeline: Pipeline, user: str | None) -> list[User]:
+    require(pipeline, user, "users")
+    return list(pipeline.queue.list_users())
+
+
+def add_user(pipeline: Pipeline, user: str | None, name: str, role: str, password: str) -> User:
+    """Add a user with a login password (admins only)."""
+    require(pipeline, user, "users")
+    from copilot.queue.users import MIN_PASSWORD
+
+    if len(password or "") < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+    return pipeline.queue.add_user((name or "").strip(), role, password=password, by=user)
+
+
+def change_password(pipeline: Pipeline, user: str | None, current: str, new: str, again: str) -> None:
+    """Change your own password; the current one is checked first."""
+    role_of(pipeline, user)
+    assert user is not None
+    if pipeline.queue.verify_password(user, current or "") is None:
+        raise PermissionDenied("the current password is wrong")
+    if new != again:
+        raise UserError("the two new passwords differ")
+    if new == current:
+        raise UserError("the new password is the same as the current one")
+    pipeline.queue.set_password(user, new, by=user)
+    forget_initial_password(pipeline.settings, user)
+
+
+def reset_password(pipeline: Pipeline, user: str | None, name: str, new: str) -> None:
+    """Set another user's password (admins only)."""
+    require(pipeline, user, "users")
+    assert user is not None
+    pipeline.queue.set_password((name or "").strip(), new, by=user)
+    forget_initial_password(pipeline.settings, (name or "").strip())
+
+
+
+# Insights ---------------------------------------------------------------------------------------------
+
+
+def insights(pipeline: Pipeline, user: str | None) -> Insights:
+    """Volume, response and review times, acceptance and edit distance, from the whole queue."""
+    require(pipeline, user, "insights")
+    items = pipeline.queue.list_items(status=None, limit=1_000_000)
+    gaps_path = pipeline.settings.data_dir / "knowledge_gaps.jsonl"
+    gaps = 0
+    if gaps_path.exists():
+        gaps = sum(1 for line in gaps_path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return compute_insights(items, knowledge_gaps=gaps)
+
+
+# Community --------------------------------------------------------------------------------------------
+
+COMMUNITY_KINDS = ("starter", "outreach", "faq_proposal")
+
+
+def community_items(pipeline: Pipeline, user: str | None, *, limit: int = 100) -> list[ReviewItem]:
+    """Discussion starters, promoter outreach and FAQ proposals in the queue, newest first."""
+    require(pipeline, user, "community")
+    items = [i for i in pipeline.queue.list_items(status=None, limit=10_000) if i.kind in COMMUNITY_KINDS]
+    items.sort(key=lambda i: i.id, reverse=True)
+    return items[:limit]

@@ -1,0 +1,283 @@
+"""Views to Markdown, HTML and table rows for the page. Pure functions; every customer or model text is
+escaped, since it is data and may hold markup."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from copilot.index import IngestReport
+from copilot.queue.records import AuditEvent, PublishReport, ReviewItem, User
+from copilot.types import Draft, Entry, Passage, Triage
+from copilot.ui.insights import Insights
+from copilot.ui.views import Account, DiffPart, Gap, InboxRow, ReviewDetail, Source, seconds_since, triage_of
+
+INBOX_HEADERS = ["", "case", "prio", "status", "channel", "author", "message", "waiting", "owner"]
+REVIEW_HEADERS = ["", "item", "kind", "status", "prio", "channel", "author", "draft", "waiting", "by", "ver"]
+OUTBOX_HEADERS = ["item", "status", "channel", "author", "text", "posted", "approved by", "external id"]
+MINE_HEADERS = ["item", "status", "channel", "draft", "reviewer note"]
+PASSAGE_HEADERS = ["id", "title", "kind", "official", "score"]
+GAP_HEADERS = ["asked", "question", "channel", "closest entry", "score", "last seen"]
+USER_HEADERS = ["name", "role", "can log in", "created"]
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text if text is not None else ""), quote=True)
+
+
+def preview(text: str, limit: int = 90) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def waited(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def error_md(message: str) -> str:
+    return f'<div class="copilot-error" role="alert">⚠️ {esc(message)}</div>'
+
+
+def ok_md(message: str) -> str:
+    return f'<div class="copilot-ok">✅ {esc(message)}</div>'
+
+
+def note_md(message: str) -> str:
+    return f'<div class="copilot-note">{esc(message)}</div>'
+
+
+def account_md(acct: Account) -> str:
+    text = f"Logged in as **{esc(acct.name)}** ({esc(acct.role)})"
+    if acct.must_change_password:
+        text += (' · <span class="copilot-error">you are using the first-run password: change it on the '
+                 "Account screen</span>")
+    return text
+
+
+# Triage and drafts -------------------------------------------------------------------------------------
+
+
+def triage_html(triage: Triage | dict[str, Any] | None) -> str:
+    """Badges for a message's labels; a crisis is marked loud and clear."""
+    if isinstance(triage, dict):
+        triage = triage_of(triage)
+    if triage is None:
+        return ""
+    badges = []
+    if triage.crisis:
+        badges.append(f'<span class="badge crisis">🚨 CRISIS · escalated · {esc(triage.crisis_reason or "")}</span>')
+    badges.append(f'<span class="badge prio-{triage.priority}">P{triage.priority} · {triage.priority_score:.0f}</span>')
+    badges.append(f'<span class="badge">{esc(triage.kind)}</span>')
+    badges.append(f'<span class="badge {esc(triage.sentiment)}">{esc(triage.sentiment)} '
+                  f'({triage.sentiment_score:+.2f})</span>')
+    if triage.private_info:
+        badges.append(f'<span class="badge private">private info · {esc(triage.private_reason or "move to DM")}</span>')
+    badges.append(f'<span class="badge">lang {esc(triage.language)}</span>')
+    return f'<div class="triage" id="triage-badges">{"".join(badges)}</div>'
+
+
+def draft_status_html(draft: Draft, *, item: ReviewItem | None = None) -> str:
+    """How the draft came out: status, confidence, flags."""
+    parts = []
+    if draft.status == "escalated":
+        parts.append('<span class="badge crisis">ESCALATED to a trained person: a holding message only</span>')
+    elif draft.status == "skipped":
+        parts.append('<span class="badge">spam: no reply recommended</span>')
+    if draft.knowledge_gap:
+        parts.append('<span class="badge private">knowledge gap logged</span>')
+    parts.append(f'<span class="badge">confidence {draft.confidence:.2f}</span>')
+    parts.append(f'<span class="badge">{draft.latency_ms / 1000:.1f} s</span>')
+    flags = "".join(f"<li>{esc(f)}</li>" for f in draft.flags)
+    queued = ""
+    if item is not None:
+        queued = (f'<div class="copilot-ok">Submitted as item #{item.id}: <b>{esc(item.status)}</b>, '
+                  "waiting for a reviewer.</div>")
+    return f'<div class="draft-status">{"".join(parts)}{f"<ul>{flags}</ul>" if flags else ""}{queued}</div>'
+
+
+def sources_html(sources: Sequence[Source]) -> str:
+    """The knowledge entries beside a draft: cited ones marked."""
+    if not sources:
+        return note_md("No knowledge entries were used for this draft.")
+    cards = []
+    for s in sources:
+        tags = ['<span class="badge cited">cited</span>' if s.cited else '<span class="badge">retrieved</span>',
+                f'<span class="badge">{esc(s.kind)}</span>']
+        if not s.official:
+            tags.append('<span class="badge private">unofficial</span>')
+        link = f' · <a href="{esc(s.url)}" target="_blank" rel="noopener">article</a>' if s.url else ""
+        cards.append(
+            f'<div class="source{" cited" if s.cited else ""}" data-entry="{esc(s.id)}">'
+            f'<div><b>{esc(s.title)}</b> <code>{esc(s.id)}</code>{link}</div><div>{"".join(tags)}</div>'
+            f'<p>{esc(s.excerpt)}</p></div>'
+        )
+    return f'<div class="sources">{"".join(cards)}</div>'
+
+
+# Inbox and queue tables -------------------------------------------------------------------------------
+
+
+def inbox_rows(rows: Iterable[InboxRow]) -> list[list[Any]]:
+    out = []
+    for r in rows:
+        state = r.item_status or r.status
+        out.append(["🚨 CRISIS" if r.crisis else "", r.case_id, f"P{r.priority}", state, r.channel, r.author or "-",
+                    preview(r.text), waited(r.waiting_s), r.owner or "-"])
+    return out
+
+
+def case_choices(rows: Iterable[InboxRow]) -> list[tuple[str, int]]:
+    return [(f"{'🚨 ' if r.crisis else ''}#{r.case_id} · P{r.priority} · {r.channel} · {preview(r.text, 50)}",
+             r.case_id) for r in rows]
+
+
+def review_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
+    now = datetime.now(UTC)
+    out = []
+    for i in items:
+        mark = "🚨" if i.status == "escalated" else ("✏️" if i.text != i.original_text else "")
+        out.append([mark, i.id, i.kind, i.status, f"P{i.priority}", i.channel, i.author or "-", preview(i.text, 70),
+                    waited(seconds_since(i.received_at, now)), i.drafted_by, i.version])
+    return out
+
+
+def item_choices(items: Iterable[ReviewItem]) -> list[tuple[str, int]]:
+    return [((f"{'🚨 ' if i.status == 'escalated' else ''}#{i.id} · {i.status} · {i.kind} · P{i.priority} · "
+              f"{preview(i.text, 48)}"), i.id) for i in items]
+
+
+def mine_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
+    return [[i.id, i.status, i.channel, preview(i.text, 70), i.reject_reason or ""] for i in items]
+
+
+def outbox_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
+    return [[i.id, i.status, i.channel, i.author or "-", preview(i.text, 90),
+             i.posted_at.strftime("%Y-%m-%d %H:%M:%S") if i.posted_at else (i.error or "-"),
+             i.approved_by or "-", i.external_id or "-"] for i in items]
+
+
+def diff_html(parts: Sequence[DiffPart]) -> str:
+    if not any(p.op != "equal" for p in parts):
+        return note_md("Not edited: this is the text as drafted.")
+    spans = []
+    for p in parts:
+        text = esc(p.text)
+        spans.append(f"<del>{text}</del>" if p.op == "delete" else f"<ins>{text}</ins>" if p.op == "insert" else text)
+    return f'<div class="diff" id="edit-diff">{"".join(spans)}</div>'
+
+
+def audit_md(events: Sequence[AuditEvent]) -> str:
+    lines = ["| when | action | by | status | note |", "| --- | --- | --- | --- | --- |"]
+    for e in events:
+        change = f"{e.from_status or '-'} → {e.to_status}" if e.from_status != e.to_status else (e.to_status or "")
+        note = ", ".join(f"{k}: {v}" for k, v in e.detail.items())
+        lines.append(f"| {e.at:%Y-%m-%d %H:%M:%S} | {e.action} | {esc(e.actor)} | {change} | {esc(note)} |")
+    return "\n".join(lines)
+
+
+def detail_html(detail: ReviewDetail) -> str:
+    i = detail.item
+    head = (f'<div class="item-head" id="item-head"><b>Item #{i.id}</b> · {esc(i.kind)} · '
+            f'<span class="badge status-{esc(i.status)}">{esc(i.status)}</span> · version {i.version} · '
+            f"{esc(i.channel)} · {esc(i.author or '-')} · drafted by {esc(i.drafted_by)}"
+            f"{' · edited by ' + esc(i.edited_by) if i.edited_by else ''}"
+            f"{' · approved by ' + esc(i.approved_by) if i.approved_by else ''}</div>")
+    extra = ""
+    if i.reject_reason:
+        extra += f'<div class="copilot-error">Rejected: {esc(i.reject_reason)}</div>'
+    if i.error:
+        extra += f'<div class="copilot-error">Last publishing error: {esc(i.error)}</div>'
+    inbound = (f'<blockquote class="inbound"><b>{esc(i.author or "customer")}</b> on {esc(i.channel)}: '
+               f"{esc(i.inbound_text)}</blockquote>") if i.inbound_text else ""
+    return head + extra + triage_html(detail.triage) + inbound
+
+
+def publish_md(report: PublishReport) -> str:
+    r = report
+    text = (f"Posted {len(r.posted)}, failed {len(r.failed)}, already posted {len(r.duplicates)}, "
+            f"taken by another publisher {len(r.skipped)}.")
+    failures = "".join(f"<li>item #{item_id}: {esc(err)}</li>" for item_id, err in r.failed)
+    if failures:
+        return error_md(text) + f"<ul>{failures}</ul>"
+    return ok_md(text) if r.posted or r.duplicates else note_md(text + " Nothing was waiting to be posted.")
+
+
+# Knowledge --------------------------------------------------------------------------------------------
+
+
+def passage_rows(passages: Iterable[Passage]) -> list[list[Any]]:
+    return [[p.id, p.title, p.kind, "yes" if p.official else "no", round(p.score, 3)] for p in passages]
+
+
+def entry_md(entry: Entry) -> str:
+    meta = [f"`{entry.id}`", entry.kind, "official" if entry.official else "**unofficial**"]
+    if entry.updated:
+        meta.append(f"updated {entry.updated}")
+    if entry.tags:
+        meta.append("tags: " + ", ".join(entry.tags))
+    link = f"\n\n[{entry.url}]({entry.url})" if entry.url else ""
+    return f"### {esc(entry.title)}\n\n{' · '.join(meta)}\n\n{esc(entry.body)}{link}\n\n_source: {esc(entry.source)}_"
+
+
+def gap_rows(gaps: Iterable[Gap]) -> list[list[Any]]:
+    return [[g.count, preview(g.text, 100), g.channel, g.best_id or "-",
+             "-" if g.best_score is None else round(float(g.best_score), 3), g.last_seen[:19]] for g in gaps]
+
+
+def proposal_md(items: Sequence[ReviewItem]) -> str:
+    if not items:
+        return note_md("No FAQ proposals yet: they come from resolved conversations (Community).")
+    return "\n\n".join(f"**#{i.id}** · {esc(i.status)}\n\n{esc(i.text)}" for i in items)
+
+
+def ingest_md(report: IngestReport) -> str:
+    r = report.to_dict()
+    return ok_md(f"Indexed {r['entries']} entries ({r['chunks']} chunks): {r['added']} added, {r['changed']} "
+                 f"changed, {r['removed']} removed, {r['unchanged']} unchanged in {r['seconds']:.1f} s.")
+
+
+# Insights and users -----------------------------------------------------------------------------------
+
+
+def insights_md(data: Insights) -> str:
+    cells = "".join(f'<div class="metric"><div class="value">{esc(v)}</div><div class="label">{esc(k)}</div></div>'
+                    for k, v in data.headline().items())
+    return f'<div class="metrics" id="insight-metrics">{cells}</div>'
+
+
+def user_rows(users: Iterable[User]) -> list[list[Any]]:
+    return [[u.name, u.role, "yes" if u.has_password else "no (no password)",
+             u.created_at.strftime("%Y-%m-%d %H:%M") if u.created_at else "-"] for u in users]
+
+
+CSS = """
+.copilot-error { color: #b91c1c; background: #fef2f2; border: 1px solid #fecaca; padding: 8px 12px;
+  border-radius: 6px; margin: 4px 0; }
+.copilot-ok { color: #166534; background: #f0fdf4; border: 1px solid #bbf7d0; padding: 8px 12px;
+  border-radius: 6px; margin: 4px 0; }
+.copilot-note { color: #374151; background: #f9fafb; border: 1px solid #e5e7eb; padding: 8px 12px;
+  border-radius: 6px; margin: 4px 0; }
+.badge { display: inline-block; padding: 2px 8px; margin: 2px 4px 2px 0; border-radius: 999px;
+  background: #e5e7eb; color: #111827; font-size: 0.85em; }
+.badge.crisis { background: #dc2626; color: white; font-weight: 700; }
+.badge.prio-1 { background: #fecaca; } .badge.prio-2 { background: #fed7aa; }
+.badge.negative { background: #fee2e2; } .badge.positive { background: #dcfce7; }
+.badge.private { background: #fef3c7; } .badge.cited { background: #dbeafe; font-weight: 600; }
+.badge.status-escalated { background: #dc2626; color: white; } .badge.status-approved { background: #bbf7d0; }
+.badge.status-posted { background: #86efac; } .badge.status-rejected { background: #fecaca; }
+.source { border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 10px; margin-bottom: 8px; }
+.source.cited { border-color: #60a5fa; background: #eff6ff; }
+.source p { margin: 4px 0 0 0; font-size: 0.9em; color: #374151; }
+.diff { white-space: pre-wrap; border: 1px solid #e5e7eb; border-radius: 6px; padding: 8px; }
+.diff del { background: #fee2e2; color: #991b1b; } .diff ins { background: #dcfce7; color: #166534;
+  text-decoration: none; }
+blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px 10px; background: #f9fafb; }
+.metrics { display: flex; flex-wrap: wrap; gap: 10px; }
+.metric { border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px 14px; min-width: 130px; }
+.metric .value { font-size: 1.5em; font-weight: 700; } .metric .label { color: #6b7280; font-size: 0.85em; }
+"""

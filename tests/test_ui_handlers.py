@@ -1,0 +1,365 @@
+"""The web app's handlers as plain functions: every screen's action, role refusals, conflicts, bad input."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from _ui_support import AGENT, COMPLAINT, CRISIS, REVIEWER, REWRITE, UiWorld, make_world
+
+from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
+from copilot.ui import handlers as h
+from copilot.ui import render
+from copilot.ui.auth import MAX_FAILURES, LoginGuard, ensure_admin, initial_password_pending, password_file
+from copilot.ui.insights import compute_insights
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> UiWorld:
+    """One indexed world shared by the tests that only add their own items."""
+    return make_world(tmp_path_factory.mktemp("ui-world"))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> UiWorld:
+    """A world of its own, for tests that count or order everything in it."""
+    return make_world(tmp_path)
+
+
+def submitted(world: UiWorld, text: str = COMPLAINT, *, edit: str | None = None, by: str = AGENT):
+    result = h.draft_reply(world.pipeline, by, text, "twitter", "@dana_k")
+    return h.submit_reply(world.pipeline, by, result.draft, edit if edit is not None else result.draft.text)
+
+
+# Who may do what ---------------------------------------------------------------------------------------
+
+
+def test_account_lists_the_screens_of_each_role(world: UiWorld) -> None:
+    agent = h.account(world.pipeline, AGENT)
+    reviewer = h.account(world.pipeline, REVIEWER)
+    admin = h.account(world.pipeline, "admin")
+    assert agent.role == "agent" and "review" not in agent.screens and "users" not in agent.screens
+    assert {"inbox", "reply", "knowledge", "insights"} <= set(agent.screens)
+    assert "review" in reviewer.screens and "users" not in reviewer.screens
+    assert {"review", "users", "reindex"} <= set(admin.screens)
+    assert admin.must_change_password and not agent.must_change_password
+
+
+@pytest.mark.parametrize("user", [None, "", "mallory"])
+def test_nobody_and_unknown_users_are_refused(world: UiWorld, user: str | None) -> None:
+    with pytest.raises(PermissionDenied):
+        h.inbox(world.pipeline, user)
+    with pytest.raises(PermissionDenied):
+        h.draft_reply(world.pipeline, user, COMPLAINT, "twitter")
+
+
+def test_an_agent_cannot_approve_reject_publish_or_see_the_review_queue(world: UiWorld) -> None:
+    item = submitted(world)
+    with pytest.raises(PermissionDenied, match="review"):
+        h.approve(world.pipeline, AGENT, item.id, item.version)
+    with pytest.raises(PermissionDenied):
+        h.reject(world.pipeline, AGENT, item.id, item.version, "no")
+    with pytest.raises(PermissionDenied):
+        h.review_list(world.pipeline, AGENT)
+    with pytest.raises(PermissionDenied):
+        h.publish(world.pipeline, AGENT)
+    with pytest.raises(PermissionDenied):
+        h.outbox(world.pipeline, AGENT)
+    # The queue refuses it too, whatever a client sends past the handlers.
+    with pytest.raises(PermissionDenied):
+        world.pipeline.queue.approve(item.id, by=AGENT, version=item.version)
+    assert world.pipeline.queue.get(item.id).status == "pending"
+
+
+# Reply -------------------------------------------------------------------------------------------------
+
+
+def test_a_complaint_is_drafted_grounded_with_its_sources_and_streams(world: UiWorld) -> None:
+    tokens: list[str] = []
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "twitter", "@dana_k", on_token=tokens.append)
+    draft = result.draft
+    assert draft.status == "pending" and draft.triage.kind == "complaint"
+    assert draft.text.startswith("@dana_k ") and "dimmer" in draft.text
+    assert draft.cited_ids == ("kb-fix-bulb-flicker-dimmer",)
+    assert set(draft.cited_ids) <= set(draft.retrieved_ids)
+    assert result.sources[0].id == "kb-fix-bulb-flicker-dimmer" and result.sources[0].cited
+    assert result.sources[0].title.startswith("Bulb flickers")
+    assert [s.id for s in result.sources[1:]] and not any(s.cited for s in result.sources[1:])
+    assert len(tokens) > 3 and "SOURCES" in "".join(tokens)
+    assert result.inbound_id.startswith("ui-")
+
+
+@pytest.mark.parametrize(("text", "channel", "message"), [
+    ("", "twitter", "paste the customer's message"),
+    ("   ", "twitter", "paste the customer's message"),
+    ("hello?", "myspace", "unknown channel"),
+])
+def test_drafting_bad_input_is_a_readable_error(world: UiWorld, text: str, channel: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        h.draft_reply(world.pipeline, AGENT, text, channel)
+
+
+def test_a_crisis_is_escalated_and_tops_the_inbox(fresh: UiWorld) -> None:
+    calm = submitted(fresh)
+    result = h.draft_reply(fresh.pipeline, AGENT, CRISIS, "email", None)
+    assert result.draft.status == "escalated" and result.draft.triage.crisis
+    assert result.draft.text  # a holding message, never a canned answer
+    item = h.submit_reply(fresh.pipeline, AGENT, result.draft, result.draft.text)
+    assert item.status == "escalated" and item.priority == 1
+    rows = h.inbox(fresh.pipeline, AGENT)
+    assert [r.case_id for r in rows] == [item.case_id, calm.case_id]
+    assert rows[0].crisis and rows[0].item_status == "escalated" and not rows[1].crisis
+    assert render.inbox_rows(rows)[0][0] == "🚨 CRISIS"
+    reviewer_view = h.review_list(fresh.pipeline, REVIEWER)
+    assert reviewer_view[0].id == item.id
+
+
+def test_submitting_keeps_the_agents_edit_as_an_audited_change(world: UiWorld) -> None:
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "twitter", "@dana_k")
+    edited = result.draft.text.replace("Sorry about the flicker", "So sorry about that flicker")
+    item = h.submit_reply(world.pipeline, AGENT, result.draft, edited)
+    assert item.status == "pending" and item.text == edited and item.original_text == result.draft.text
+    assert item.edited_by == AGENT
+    detail = h.review_detail(world.pipeline, REVIEWER, item.id)
+    assert detail.edited
+    assert [p.text.strip() for p in detail.diff if p.op == "insert"] == ["So sorry", "that"]
+    assert [e.action for e in detail.audit] == ["draft", "edit"]
+    assert "<ins>" in render.diff_html(detail.diff) and "<del>" in render.diff_html(detail.diff)
+    assert detail.sources[0].id == "kb-fix-bulb-flicker-dimmer"
+
+
+def test_submitting_without_a_draft_or_text_is_refused(world: UiWorld) -> None:
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "twitter")
+    with pytest.raises(UserError, match="draft a reply first"):
+        h.submit_reply(world.pipeline, AGENT, None, "hi")
+    with pytest.raises(UserError, match="empty"):
+        h.submit_reply(world.pipeline, AGENT, result.draft, "   ")
+
+
+def test_rewrites(fresh: UiWorld) -> None:
+    text = h.draft_reply(fresh.pipeline, AGENT, COMPLAINT, "twitter", "@dana_k").draft.text
+    fresh.chat.replies = [REWRITE]  # from now on the fake model answers with the rewrite
+    tokens: list[str] = []
+    shorter = h.rewrite_reply(fresh.pipeline, AGENT, text, "shorter", "twitter", on_token=tokens.append)
+    assert shorter == "@dana_k Sorry! Set the wall dimmer to full and dim in the app." and tokens
+    with pytest.raises(UserError, match="unknown rewrite"):
+        h.rewrite_reply(fresh.pipeline, AGENT, text, "funnier", "twitter")
+    with pytest.raises(UserError, match="no draft"):
+        h.rewrite_reply(fresh.pipeline, AGENT, "  ", "warmer", "twitter")
+    with pytest.raises(UserError, match="language"):
+        h.rewrite_reply(fresh.pipeline, AGENT, text, "translate", "twitter", "")
+
+
+def test_opening_a_case_from_the_inbox(world: UiWorld) -> None:
+    item = submitted(world)
+    view = h.open_case(world.pipeline, AGENT, item.case_id)
+    assert view.case.text == COMPLAINT and [i.id for i in view.items] == [item.id]
+    with pytest.raises(UserError, match="pick a case"):
+        h.open_case(world.pipeline, AGENT, None)
+    with pytest.raises(CopilotError, match="no case"):
+        h.open_case(world.pipeline, AGENT, 99999)
+    assert item.id in [i.id for i in h.my_items(world.pipeline, AGENT)]
+
+
+# Review ------------------------------------------------------------------------------------------------
+
+
+def test_approve_as_drafted_and_publish_to_the_outbox(fresh: UiWorld) -> None:
+    item = submitted(fresh)
+    approved = h.approve(fresh.pipeline, REVIEWER, item.id, item.version, item.text)
+    assert approved.status == "approved" and approved.approved_by == REVIEWER and approved.edit_distance == 0
+    report = h.publish(fresh.pipeline, REVIEWER)
+    assert report.posted == (item.id,)
+    posted = h.outbox(fresh.pipeline, REVIEWER)
+    assert [(i.id, i.status) for i in posted] == [(item.id, "posted")]
+    lines = fresh.pipeline.settings.outbox_path.read_text().splitlines()
+    assert [json.loads(line)["item_id"] for line in lines] == [item.id]
+    assert h.publish(fresh.pipeline, REVIEWER).posted == ()  # exactly once
+    assert h.inbox(fresh.pipeline, AGENT) == []  # the case is resolved
+    assert "Posted 1" in render.publish_md(report)
+
+
+def test_edit_and_approve_records_the_edit(world: UiWorld) -> None:
+    item = submitted(world)
+    final = item.text + " Reply here if it keeps flickering."
+    approved = h.approve(world.pipeline, REVIEWER, item.id, item.version, final)
+    assert approved.status == "approved" and approved.text == final and approved.edit_distance > 0
+    assert [e.action for e in world.pipeline.queue.audit(item.id)] == ["draft", "edit", "approve"]
+    with pytest.raises(UserError, match="empty"):
+        h.approve(world.pipeline, REVIEWER, submitted(world).id, 1, "  ")
+
+
+def test_a_stale_version_is_a_conflict_and_changes_nothing(world: UiWorld) -> None:
+    item = submitted(world)
+    h.save_edit(world.pipeline, REVIEWER, item.id, item.version, item.text + " (checked)")
+    with pytest.raises(ConflictError, match="changed since version"):
+        h.approve(world.pipeline, "admin", item.id, item.version)
+    with pytest.raises(ConflictError):
+        h.reject(world.pipeline, "admin", item.id, item.version, "stale")
+    current = world.pipeline.queue.get(item.id)
+    assert current.status == "pending" and current.version == item.version + 1
+
+
+def test_reject_needs_a_reason_then_reopen(world: UiWorld) -> None:
+    item = submitted(world)
+    with pytest.raises(UserError, match="reason"):
+        h.reject(world.pipeline, REVIEWER, item.id, item.version, "  ")
+    rejected = h.reject(world.pipeline, REVIEWER, item.id, item.version, "Mention the app dimming first")
+    assert rejected.status == "rejected" and rejected.reject_reason == "Mention the app dimming first"
+    assert item.id in [i.id for i in h.review_list(world.pipeline, REVIEWER, "rejected")]
+    with pytest.raises(ConflictError, match="cannot approve"):
+        h.approve(world.pipeline, REVIEWER, item.id, rejected.version)
+    reopened = h.reopen(world.pipeline, REVIEWER, item.id, rejected.version)
+    assert reopened.status == "pending"
+
+
+def test_review_input_errors(world: UiWorld) -> None:
+    with pytest.raises(UserError, match="pick an item"):
+        h.review_detail(world.pipeline, REVIEWER, None)
+    with pytest.raises(UserError, match="pick an item"):
+        h.approve(world.pipeline, REVIEWER, None, 1)
+    with pytest.raises(UserError, match="unknown filter"):
+        h.review_list(world.pipeline, REVIEWER, "lost")
+    with pytest.raises(UserError, match="unknown kind"):
+        h.review_list(world.pipeline, REVIEWER, "all", "poem")
+    with pytest.raises(CopilotError, match="no queue item"):
+        h.review_detail(world.pipeline, REVIEWER, 424242)
+
+
+# Knowledge ---------------------------------------------------------------------------------------------
+
+
+def test_search_and_view_an_entry(world: UiWorld) -> None:
+    passages = h.search_knowledge(world.pipeline, AGENT, "bulb flickers on a dimmer switch", 5)
+    assert passages[0].id == "kb-fix-bulb-flicker-dimmer" and len(passages) <= 5
+    entry = h.view_entry(world.pipeline, AGENT, passages[0].id)
+    assert entry.kind == "fix" and "dimmer" in entry.body
+    assert "Bulb flickers" in render.entry_md(entry)
+    with pytest.raises(UserError, match="type something"):
+        h.search_knowledge(world.pipeline, AGENT, " ")
+    with pytest.raises(UserError, match="no knowledge entry"):
+        h.view_entry(world.pipeline, AGENT, "kb-nothing-here")
+
+
+def test_knowledge_gaps_group_repeated_questions(fresh: UiWorld) -> None:
+    question = "Zorblax quintuple wobbegong marmalade?"
+    for _ in range(2):
+        draft = h.draft_reply(fresh.pipeline, AGENT, question, "forum", "@polar").draft
+        assert draft.knowledge_gap and not draft.cited_ids
+    gaps = h.knowledge_gaps(fresh.pipeline, AGENT)
+    assert [(g.text, g.count) for g in gaps] == [(question, 2)]
+    assert h.faq_proposals(fresh.pipeline, AGENT) == []
+
+
+def test_reindex_is_for_leads_and_reports_progress(world: UiWorld) -> None:
+    with pytest.raises(PermissionDenied):
+        h.reindex(world.pipeline, AGENT)
+    calls: list[tuple[int, int]] = []
+    report = h.reindex(world.pipeline, REVIEWER, lambda done, total: calls.append((done, total)))
+    assert report.entries > 50 and report.removed == 0
+    assert "Indexed" in render.ingest_md(report)
+
+
+# Insights ----------------------------------------------------------------------------------------------
+
+
+def test_insights_count_the_work(fresh: UiWorld) -> None:
+    a = submitted(fresh)
+    b = submitted(fresh, edit=COMPLAINT[:0] + "@dana_k We're on it: turn the dimmer up and dim in the app.")
+    crisis = h.draft_reply(fresh.pipeline, AGENT, CRISIS, "email").draft
+    h.submit_reply(fresh.pipeline, AGENT, crisis, crisis.text)
+    h.approve(fresh.pipeline, REVIEWER, a.id, a.version)
+    h.reject(fresh.pipeline, REVIEWER, b.id, b.version, "too blunt")
+    h.publish(fresh.pipeline, REVIEWER)
+    data = h.insights(fresh.pipeline, AGENT)
+    assert data.total == 3 and data.crises == 1 and data.posted == 1
+    assert data.by_message_kind == {"complaint": 2, "crisis": 1}
+    assert data.by_channel == {"twitter": 2, "email": 1}
+    assert data.acceptance_rate == 0.5 and data.unedited_rate == 1.0 and data.edit_distance_mean == 0
+    assert data.response_s_p50 is not None and data.response_s_p50 >= 0
+    assert data.headline()["acceptance rate"] == "50%"
+    assert 'id="insight-metrics"' in render.insights_md(data)
+
+
+def test_insights_of_an_empty_queue() -> None:
+    data = compute_insights([])
+    assert data.total == 0 and data.acceptance_rate is None and data.headline()["response time p50"] == "-"
+
+
+# Users, passwords and logins ---------------------------------------------------------------------------
+
+
+def test_first_run_admin_has_a_random_password_in_a_private_file(fresh: UiWorld) -> None:
+    settings = fresh.pipeline.settings
+    path = password_file(settings)
+    assert path == fresh.admin.path and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert fresh.admin.password in path.read_text() and len(fresh.admin.password) >= 12
+    assert fresh.pipeline.queue.verify_password("admin", fresh.admin.password) == "admin"
+    assert ensure_admin(fresh.pipeline.queue, settings) is None  # only on the very first run
+    assert "admin" in fresh.admin.message("http://127.0.0.1:7860")
+    other = make_world(settings.data_dir.parent / "other")
+    assert other.admin.password != fresh.admin.password  # no fixed default
+
+
+def test_changing_the_first_run_password_forgets_it(fresh: UiWorld) -> None:
+    settings = fresh.pipeline.settings
+    with pytest.raises(PermissionDenied, match="current password"):
+        h.change_password(fresh.pipeline, "admin", "wrong", "new-admin-pass", "new-admin-pass")
+    with pytest.raises(UserError, match="differ"):
+        h.change_password(fresh.pipeline, "admin", fresh.admin.password, "new-admin-pass", "other-pass")
+    with pytest.raises(UserError, match="at least"):
+        h.change_password(fresh.pipeline, "admin", fresh.admin.password, "short", "short")
+    h.change_password(fresh.pipeline, "admin", fresh.admin.password, "new-admin-pass", "new-admin-pass")
+    assert fresh.pipeline.queue.verify_password("admin", "new-admin-pass") == "admin"
+    assert fresh.pipeline.queue.verify_password("admin", fresh.admin.password) is None
+    assert not password_file(settings).exists() and not initial_password_pending(settings, "admin")
+    assert not h.account(fresh.pipeline, "admin").must_change_password
+
+
+def test_only_admins_manage_users(fresh: UiWorld) -> None:
+    with pytest.raises(PermissionDenied):
+        h.add_user(fresh.pipeline, REVIEWER, "bob", "agent", "bob-password")
+    with pytest.raises(PermissionDenied):
+        h.list_users(fresh.pipeline, AGENT)
+    with pytest.raises(UserError, match="at least"):
+        h.add_user(fresh.pipeline, "admin", "bob", "agent", "short")
+    added = h.add_user(fresh.pipeline, "admin", "bob", "agent", "bob-password")
+    assert added.role == "agent" and "bob" in [u.name for u in h.list_users(fresh.pipeline, "admin")]
+    with pytest.raises(PermissionDenied):
+        h.reset_password(fresh.pipeline, AGENT, "bob", "hijacked-pass")
+    h.reset_password(fresh.pipeline, "admin", "bob", "bob-password-2")
+    assert fresh.pipeline.queue.verify_password("bob", "bob-password-2") == "agent"
+
+
+def test_login_guard_checks_passwords_and_locks_out_guessing(world: UiWorld) -> None:
+    now = [1000.0]
+    guard = LoginGuard(world.pipeline.queue, clock=lambda: now[0])
+    assert guard(AGENT, "alice-password-1")
+    assert not guard(AGENT, "nope") and not guard("nobody", "x") and not guard("", "")
+    for _ in range(MAX_FAILURES):
+        assert not guard(REVIEWER, "guess")
+    assert guard.locked(REVIEWER) and not guard(REVIEWER, "rita-password-1")  # locked even when right
+    now[0] += 61
+    assert guard(REVIEWER, "rita-password-1")
+
+
+# Rendering and the app ---------------------------------------------------------------------------------
+
+
+def test_customer_text_is_escaped_in_the_page(world: UiWorld) -> None:
+    assert "<script>" not in render.error_md("<script>alert(1)</script>")
+    detail = h.review_detail(world.pipeline, REVIEWER,
+                             submitted(world, COMPLAINT + " <img src=x onerror=alert(1)>").id)
+    assert "<img" not in render.detail_html(detail) and "&lt;img" in render.detail_html(detail)
+
+
+def test_the_app_builds_and_hides_unexpected_errors(world: UiWorld) -> None:
+    from copilot.ui.app import build_app, message_of
+
+    demo = build_app(world.pipeline)
+    assert demo.title == "Reply copilot"
+    assert message_of(UserError("the message is empty")) == "the message is empty"
+    hidden = message_of(RuntimeError("secret internals at /srv/x.py line 3"))
+    assert "secret" not in hidden and "RuntimeError" in hidden
