@@ -1,0 +1,199 @@
+"""Label inbound messages: kind, sentiment, crisis, private channel, language and priority."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from copilot.config import Settings
+from copilot.errors import ConfigError
+from copilot.pii import pii_kinds
+from copilot.triage.features import explicit_self_harm, hyperbole_cues, private_cue, safety_detail
+from copilot.triage.language import detect_language
+from copilot.triage.model import TEAM_STEM, TriageModel, embedder_name, featurize, load_seed_model
+from copilot.types import Inbound, Triage
+
+# Crisis decision (favours recall: a missed crisis is the worst error).
+CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
+HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
+EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm needs only this much support from the classifier.
+PRIVATE_THRESHOLD = 0.5
+PRIVATE_CUE_THRESHOLD = 0.25  # with an account-specific cue ("charged twice", "my order") a lower bar
+
+KIND_BASE = {"complaint": 45.0, "question": 30.0, "feedback": 15.0, "praise": 15.0, "conversation": 8.0,
+             "spam": 0.0}
+
+
+def priority_of(
+    kind: str, sentiment_score: float, *, crisis: bool, crisis_probability: float = 1.0,
+    followers: int | None = None, waiting_minutes: float = 0.0, private_info: bool = False,
+) -> tuple[int, float]:
+    """``(priority, priority_score)``: priority 1 (urgent) .. 4 (low), score 0..100 (higher is sooner).
+
+    - A crisis scores ``90 + 10 * P(crisis)`` and is always priority 1, above everything else.
+    - Otherwise ``score = base(kind) + negativity + reach + waiting + private``, capped at 89:
+      base: complaint 45, question 30, feedback 15, praise 15 (a promoter is a relationship),
+      conversation 8, spam 0; negativity ``20 * max(0, -sentiment_score)``;
+      reach ``min(15, 2.5 * log10(1 + followers))`` (1k followers: 7.5, 1M: 15);
+      waiting ``min(20, 5 * log2(1 + minutes / 15))`` (15 min: 5, 45 min: 10, 105 min: 15);
+      private ``+5`` (the case needs a hand-over to a private channel).
+    - Spam scores at most 5.
+    - Priority: 1 from 75, 2 from 50, 3 from 25, else 4.
+    """
+    if crisis:
+        return 1, round(90.0 + 10.0 * min(max(crisis_probability, 0.0), 1.0), 1)
+    negativity = 20.0 * max(0.0, -sentiment_score)
+    reach = min(15.0, 2.5 * math.log10(1 + followers)) if followers and followers > 0 else 0.0
+    waiting = min(20.0, 5.0 * math.log2(1 + max(waiting_minutes, 0.0) / 15.0))
+    score = KIND_BASE.get(kind, 15.0) + negativity + reach + waiting + (5.0 if private_info else 0.0)
+    score = min(score, 89.0)
+    if kind == "spam":
+        score = min(score, 5.0)
+    priority = 1 if score >= 75 else 2 if score >= 50 else 3 if score >= 25 else 4
+    return priority, round(score, 1)
+
+
+@dataclass
+class BatchTiming:
+    """Where the time of the last batch went."""
+
+    n: int = 0
+    embed_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Triager:
+    """Labels messages with an injected LangChain embedder and a fitted ``TriageModel``."""
+
+    def __init__(self, embedder: Embeddings, model: TriageModel) -> None:
+        expected = model.card.get("embedder")
+        actual = embedder_name(embedder)
+        if expected and expected != actual:
+            raise ConfigError(
+                f"the triage model was trained with the embedder {expected!r} but the current one is "
+                f"{actual!r}: retrain it with `copilot triage train FILE`"
+            )
+        self.embedder = embedder
+        self.model = model
+        self.last = BatchTiming()
+
+    @property
+    def source(self) -> str:
+        """What the model was trained on ("seed", or the team's file)."""
+        return str(self.model.card.get("source", "seed"))
+
+    def triage(self, inbound: Inbound) -> Triage:
+        """Labels for one message."""
+        return self.triage_batch([inbound])[0]
+
+    def triage_batch(self, inbounds: Sequence[Inbound]) -> list[Triage]:
+        """Labels for many messages; the texts are embedded in one batch."""
+        start = time.perf_counter()
+        if not inbounds:
+            self.last = BatchTiming()
+            return []
+        texts = [m.text for m in inbounds]
+        features, embed_s = featurize(self.embedder, texts)
+        heads = self.model.heads
+        kind_p = heads["kind"].proba(features)
+        sentiment_p = heads["sentiment"].proba(features)
+        crisis_p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
+        category_p = heads["crisis_category"].proba(features)
+        private_p = heads["private"].proba(features)
+        results = [
+            self._label(m, heads["kind"].classes, kind_p[i], heads["sentiment"].classes, sentiment_p[i],
+                        float(crisis_p[i]), heads["crisis_category"].classes, category_p[i],
+                        heads["private"].classes, private_p[i])
+            for i, m in enumerate(inbounds)
+        ]
+        self.last = BatchTiming(n=len(inbounds), embed_s=embed_s, total_s=time.perf_counter() - start)
+        return results
+
+    def _label(
+        self, inbound: Inbound, kind_classes: tuple[str, ...], kind_p: np.ndarray,
+        sentiment_classes: tuple[str, ...], sentiment_p: np.ndarray, p_crisis: float,
+        category_classes: tuple[str, ...], category_p: np.ndarray, private_classes: tuple[str, ...],
+        private_p: np.ndarray,
+    ) -> Triage:
+        text = inbound.text
+        crisis, crisis_reason = self._crisis(text, p_crisis, category_classes, category_p)
+
+        sentiments = dict(zip(sentiment_classes, sentiment_p.tolist(), strict=True))
+        sentiment = max(sentiments, key=lambda k: sentiments[k])
+        sentiment_score = sentiments.get("positive", 0.0) - sentiments.get("negative", 0.0)
+        if crisis and sentiment_score > -0.3:
+            sentiment, sentiment_score = "negative", min(sentiment_score, -0.3)
+
+        kinds = dict(zip(kind_classes, kind_p.tolist(), strict=True))
+        if crisis:
+            kind, confidence = "crisis", p_crisis
+        else:
+            kinds.pop("crisis", None)
+            kind = max(kinds, key=lambda k: kinds[k])
+            total = sum(kinds.values()) or 1.0
+            confidence = kinds[kind] / total
+
+        found = pii_kinds(text)
+        p_private = float(dict(zip(private_classes, private_p.tolist(), strict=True)).get("private", 0.0))
+        cue = private_cue(text)
+        if found:
+            private_info, private_reason = True, "personal data in the message: " + ", ".join(found)
+        elif p_private >= PRIVATE_THRESHOLD or (cue and p_private >= PRIVATE_CUE_THRESHOLD):
+            private_info, private_reason = True, f"account-specific: {cue or 'needs account details'}"
+        else:
+            private_info, private_reason = False, None
+
+        priority, score = priority_of(
+            kind, sentiment_score, crisis=crisis, crisis_probability=p_crisis,
+            followers=inbound.author_followers, waiting_minutes=inbound.waiting_minutes, private_info=private_info,
+        )
+        return Triage(
+            kind=kind, sentiment=sentiment, sentiment_score=round(float(sentiment_score), 3), priority=priority,
+            priority_score=score, crisis=crisis, crisis_reason=crisis_reason, private_info=private_info,
+            private_reason=private_reason, language=detect_language(text), confidence=round(float(confidence), 3),
+        )
+
+    @staticmethod
+    def _crisis(
+        text: str, p_crisis: float, categories: tuple[str, ...], category_p: np.ndarray,
+    ) -> tuple[bool, str | None]:
+        explicit = explicit_self_harm(text)
+        if explicit and p_crisis >= EXPLICIT_FLOOR:
+            decided = True
+        elif p_crisis >= CRISIS_THRESHOLD:
+            decided = p_crisis >= HYPERBOLE_OVERRIDE or not hyperbole_cues(text)
+        else:
+            decided = False
+        if not decided:
+            return False, None
+        if explicit and p_crisis < CRISIS_THRESHOLD:
+            category = "self-harm"
+        else:
+            category = categories[int(np.argmax(category_p))]
+        if category == "safety":
+            detail = safety_detail(text)
+            category = f"safety: {detail}" if detail else "safety"
+        return True, category
+
+
+def triage_dir(settings: Settings) -> Path:
+    """Where fitted triage models live."""
+    return settings.data_dir / "triage"
+
+
+def build_triager(settings: Settings, embedder: Embeddings | None = None) -> Triager:
+    """The team's trained triager when ``<data_dir>/triage/team.npz`` exists, else the seed triager."""
+    if embedder is None:
+        from copilot.models.factory import build_embedder
+
+        embedder = build_embedder(settings)
+    folder = triage_dir(settings)
+    if (folder / f"{TEAM_STEM}.npz").exists():
+        return Triager(embedder, TriageModel.load(folder, TEAM_STEM))
+    return Triager(embedder, load_seed_model(folder, embedder))
