@@ -107,6 +107,16 @@ def race_edit(args: dict[str, Any], item_id: int, version: int, name: str, barri
         queue.close()
 
 
+def race_submit(args: dict[str, Any], n: int, barrier: Any, results: Any) -> None:
+    """Submit a draft answering the same new inbound message as other processes."""
+    queue = open_queue(Settings(**args), import_pending=False)
+    barrier.wait()
+    try:
+        results.put(queue.submit(make_draft(n, inbound_id="shared-msg"), by=f"agent{n}").case_id)
+    finally:
+        queue.close()
+
+
 def race_publish(args: dict[str, Any], barrier: Any, results: Any) -> None:
     """Publish everything approved together with other processes."""
     settings = Settings(**args)
@@ -115,6 +125,14 @@ def race_publish(args: dict[str, Any], barrier: Any, results: Any) -> None:
     report = queue.publish_approved(OutboxPublisher(settings.outbox_path), by="publisher")
     queue.close()
     results.put(report.to_dict())
+
+
+def open_and_publish(args: dict[str, Any], barrier: Any, results: Any) -> None:
+    """Open the queue (migrating it and importing pending drafts) together with other processes, then publish."""
+    settings = Settings(**args)
+    barrier.wait()
+    with open_queue(settings) as queue:
+        results.put(queue.publish_approved(OutboxPublisher(settings.outbox_path), by="publisher").to_dict())
 
 
 class DyingPublisher:

@@ -3,17 +3,20 @@ concurrent or dying publishers never post anything twice."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from typing import Any
 
 from _queue_support import (
     PRELOAD,
     make_draft,
+    open_and_publish,
     outbox_lines,
     publish_and_die,
     race_approve,
     race_edit,
     race_publish,
+    race_submit,
     settings,  # noqa: F401 - a fixture
     settings_args,
 )
@@ -72,6 +75,15 @@ def test_racing_edits_lose_nothing_silently(settings: Settings) -> None:  # noqa
         assert [(e.before_text, e.after_text) for e in edits] == [(item.text, final.text)]
 
 
+def test_drafts_racing_for_one_new_inbound_message_share_one_case(settings: Settings) -> None:  # noqa: F811
+    with open_queue(settings):
+        pass  # create the schema first: this test is about the cases, not the migrations
+    case_ids = _run(race_submit, [(settings_args(settings), n) for n in range(4)])
+    assert len(set(case_ids)) == 1
+    with open_queue(settings) as queue:
+        assert len(queue.list_items(status="all")) == 4 and len(queue.list_cases()) == 1
+
+
 def test_concurrent_publishers_post_each_item_once(settings: Settings) -> None:  # noqa: F811
     with open_queue(settings) as queue:
         ids = []
@@ -106,8 +118,12 @@ def test_publisher_killed_between_post_and_record_is_recovered_once(settings: Se
     assert [line["item_id"] for line in outbox_lines(settings)] == [item.id]
 
 
-def test_processes_opening_a_new_database_at_once_migrate_it_once(settings: Settings) -> None:  # noqa: F811
-    reports = _run(race_publish, [(settings_args(settings),) for _ in range(4)])  # each opens and migrates
+def test_processes_opening_a_new_database_at_once_migrate_and_import_once(settings: Settings) -> None:  # noqa: F811
+    pending = settings.data_dir / "pending.jsonl"
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.write_text("".join(json.dumps(make_draft(n).to_dict()) + "\n" for n in range(3)))
+    reports = _run(open_and_publish, [(settings_args(settings),) for _ in range(4)])  # each migrates, imports
     assert all(report["posted"] == [] for report in reports)
+    assert not pending.exists()
     with open_queue(settings) as queue:
-        assert queue.list_items(status="all") == []
+        assert sorted(i.inbound_id for i in queue.list_items(status="all")) == ["msg-0", "msg-1", "msg-2"]

@@ -271,7 +271,7 @@ def _publish(args: argparse.Namespace) -> int:
         publisher.close()
     emit(report.to_dict(), args.json, lambda r: (
         f"posted {len(r['posted'])}, failed {len(r['failed'])}, already posted {len(r['duplicates'])}, "
-        f"taken by another publisher {len(r['skipped'])}"
+        f"left to another publisher {len(r['skipped'])}"
         + "".join(f"\n  item {f['id']} failed: {f['error']}" for f in r["failed"])
     ))
     return 1 if report.failed else 0

@@ -1,21 +1,21 @@
 """Publishing approved items exactly once, from the customer's point of view.
 
-Each item gets a stable idempotency key the first time it is claimed. The claim (status ``posting``,
-key, claim token, time) is committed *before* the adapter is called, and the outcome is recorded after:
+Each item carries an idempotency key from the moment it is drafted. A claim (status ``posting``, claim
+token, time) is committed *before* the adapter is called, and the outcome is recorded after:
 
 - crash before the adapter was called, or after it posted but before the outcome was recorded: the
   item stays ``posting``; once its lease expires the next publish claims it again and resends the same
   key, which the adapter recognises (``PostReceipt.duplicate``), so the customer sees one post;
 - the adapter fails: the item becomes ``failed`` with the error and is retried by the next publish;
-- two publishers at once: the claim is a versioned update, so only one of them sends each item.
+- two publishers at once: claims lock the row (SKIP LOCKED on PostgreSQL, the write lock on SQLite)
+  and are versioned updates, so only one of them sends each item.
 """
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select
@@ -37,62 +37,73 @@ def publish_approved(
     queue: ReviewQueue, publisher: Publisher, *, by: str, lease_s: float, limit: int | None = None
 ) -> PublishReport:
     """Post every approved item, retry failed ones, recover abandoned claims; report what happened."""
-    t = models.items
     with reading(queue.engine) as conn:
         users.require(conn, by, "publish")
-        stale = queue.clock() - timedelta(seconds=lease_s)
-        query = (
-            select(t.c.id, t.c.version)
-            .where(or_(t.c.status.in_(("approved", "failed")), and_(t.c.status == "posting", t.c.claimed_at <= stale)))
-            .order_by(t.c.approved_at, t.c.id)
-        )
-        if limit is not None:
-            query = query.limit(limit)
-        candidates = [(row.id, row.version) for row in conn.execute(query)]
+    started = queue.clock()
     posted: list[int] = []
     duplicates: list[int] = []
     failed: list[tuple[int, str]] = []
     skipped: list[int] = []
-    for item_id, version in candidates:
-        claim = _claim(queue, item_id, version, by=by, lease_s=lease_s)
+    claimed = 0
+    while limit is None or claimed < limit:
+        claim = _claim_next(queue, by=by, lease_s=lease_s, started=started)
         if claim is None:
-            skipped.append(item_id)
-            continue
+            break
+        claimed += 1
         message, token = claim
         try:
             receipt = publisher.post(message)
         except PublishError as exc:
             if _record_failure(queue, message, token, by=by, error=str(exc)):
-                failed.append((item_id, str(exc)))
+                failed.append((message.item_id, str(exc)))
+            else:
+                skipped.append(message.item_id)
             continue
-        _record_posted(queue, message, receipt, by=by)
-        (duplicates if receipt.duplicate else posted).append(item_id)
+        if _record_posted(queue, message, receipt, by=by):
+            (duplicates if receipt.duplicate else posted).append(message.item_id)
+        else:
+            skipped.append(message.item_id)
     return PublishReport(
         posted=tuple(posted), failed=tuple(failed), duplicates=tuple(duplicates), skipped=tuple(skipped)
     )
 
 
-def _claim(
-    queue: ReviewQueue, item_id: int, version: int, *, by: str, lease_s: float
+def _claim_next(
+    queue: ReviewQueue, *, by: str, lease_s: float, started: datetime
 ) -> tuple[OutgoingMessage, str] | None:
-    """Mark an item ``posting`` under a new claim token, in its own committed transaction; None if taken."""
-    try:
-        with writing(queue.engine) as conn:
-            row = _load(conn, item_id)
-            now = queue.clock()
-            abandoned = row["status"] == "posting" and row["claimed_at"] <= now - timedelta(seconds=lease_s)
-            if row["version"] != version or not (row["status"] in ("approved", "failed") or abandoned):
-                return None
-            key = row["idempotency_key"] or f"copilot-{item_id}-{uuid.uuid4().hex[:20]}"
-            token = secrets.token_hex(8)
-            attempt = row["attempts"] + 1
-            row = _apply(
-                conn, row, "publish", by, now,
-                {"idempotency_key": key, "claim_token": token, "claimed_at": now, "attempts": attempt},
-                detail={"idempotency_key": key, "attempt": attempt, "recovered": abandoned},
-            )
-    except ConflictError:
-        return None  # a concurrent publisher claimed it first
+    """Claim the next item to post, in its own committed transaction; None when nothing is left.
+
+    Eligible: approved items; failed items whose last attempt was before this run began (each is retried
+    once per run); ``posting`` items whose claim is older than the lease and than this run (their
+    publisher died). PostgreSQL locks the row with SKIP LOCKED so concurrent publishers take different
+    items; SQLite's write lock serialises claims.
+    """
+    t = models.items
+    with writing(queue.engine) as conn:
+        now = queue.clock()
+        abandoned_before = min(started, now - timedelta(seconds=lease_s))
+        row = conn.execute(
+            select(t)
+            .where(or_(
+                t.c.status == "approved",
+                and_(t.c.status == "failed", t.c.claimed_at < started),
+                and_(t.c.status == "posting", t.c.claimed_at < abandoned_before),
+            ))
+            .order_by(t.c.approved_at, t.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).mappings().first()
+        if row is None:
+            return None
+        recovered = row["status"] == "posting"
+        key = row["idempotency_key"]
+        token = secrets.token_hex(8)
+        attempt = row["attempts"] + 1
+        row = _apply(
+            conn, row, "publish", by, now,
+            {"claim_token": token, "claimed_at": now, "attempts": attempt},
+            detail={"idempotency_key": key, "attempt": attempt, "recovered": recovered},
+        )
     return _message(row), token
 
 

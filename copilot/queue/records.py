@@ -165,7 +165,7 @@ class PublishReport:
     posted: tuple[int, ...] = ()
     failed: tuple[tuple[int, str], ...] = ()
     duplicates: tuple[int, ...] = ()  # posted before (crash recovery): recorded, not sent again
-    skipped: tuple[int, ...] = ()  # claimed by a concurrent publisher first
+    skipped: tuple[int, ...] = ()  # sent, but another publisher took the claim over and records it
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ callers, so the CLI and the UI behave the same.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from copilot.config import Settings
 from copilot.errors import ConflictError, NotFoundError, PermissionDenied, UserError
 from copilot.queue import models, users
-from copilot.queue.db import build_engine, migrate, reading, writing
+from copilot.queue.db import IMPORT_LOCK, build_engine, exclusive, migrate, reading, writing
 from copilot.queue.publish import Publisher
 from copilot.queue.records import (
     CASE_STATUSES,
@@ -109,17 +110,18 @@ class ReviewQueue:
                 with writing(self.engine) as conn:
                     users.require(conn, by, "submit")
                     item_id = insert_draft(conn, data, by=by, now=self.clock())
-                break
+                    return _item(_load(conn, item_id))
             except IntegrityError:
                 # Two drafts for the same new inbound message raced to open its case: the loser retries
                 # and joins the winner's case.
                 if attempt:
                     raise
-        return self.get(item_id)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def import_drafts(self, rows: Sequence[Mapping[str, Any]], *, sha256: str, source: str) -> int:
         """Insert drafts from a file once: a file whose hash was imported before adds nothing."""
         with writing(self.engine) as conn:
+            exclusive(conn, IMPORT_LOCK)  # two processes opening the queue at once import it once
             seen = conn.execute(select(models.imports.c.id).where(models.imports.c.sha256 == sha256)).first()
             if seen is not None:
                 return 0
@@ -191,9 +193,9 @@ class ReviewQueue:
             row = _checked(conn, item_id, "edit", version)
             if text == row["text"]:
                 raise UserError(f"the edit changes nothing in item {item_id}")
-            _apply(conn, row, "edit", by, self.clock(), {"text": text, "edited_by": by},
-                   before_text=row["text"], after_text=text)
-        return self.get(item_id)
+            row = _apply(conn, row, "edit", by, self.clock(), {"text": text, "edited_by": by},
+                         before_text=row["text"], after_text=text)
+        return _item(row)
 
     def approve(self, item_id: int, *, by: str, version: int, text: str | None = None) -> ReviewItem:
         """Approve a draft for posting, optionally with a final edit (recorded as an edit, then the approval)."""
@@ -220,10 +222,10 @@ class ReviewQueue:
                 row = _apply(conn, row, "edit", by, now, {"text": new_text, "edited_by": by},
                              before_text=row["text"], after_text=new_text)
             distance = Levenshtein.distance(row["original_text"], new_text)
-            _apply(conn, row, "approve", by, now,
-                   {"approved_by": by, "approved_at": now, "edit_distance": distance},
-                   detail={"edit_distance": distance})
-        return self.get(item_id)
+            row = _apply(conn, row, "approve", by, now,
+                         {"approved_by": by, "approved_at": now, "edit_distance": distance},
+                         detail={"edit_distance": distance})
+        return _item(row)
 
     def reject(self, item_id: int, *, by: str, version: int, reason: str) -> ReviewItem:
         """Reject a draft, with the reason; only an explicit reopen brings it back."""
@@ -234,17 +236,17 @@ class ReviewQueue:
         with writing(self.engine) as conn:
             users.require(conn, by, "reject")
             row = _checked(conn, item_id, "reject", version)
-            _apply(conn, row, "reject", by, now, {"reject_reason": reason, "rejected_at": now},
-                   detail={"reason": reason})
-        return self.get(item_id)
+            row = _apply(conn, row, "reject", by, now, {"reject_reason": reason, "rejected_at": now},
+                         detail={"reason": reason})
+        return _item(row)
 
     def reopen(self, item_id: int, *, by: str, version: int) -> ReviewItem:
         """Bring a rejected draft back to pending."""
         with writing(self.engine) as conn:
             users.require(conn, by, "reopen")
             row = _checked(conn, item_id, "reopen", version)
-            _apply(conn, row, "reopen", by, self.clock(), {"reject_reason": None, "rejected_at": None})
-        return self.get(item_id)
+            row = _apply(conn, row, "reopen", by, self.clock(), {"reject_reason": None, "rejected_at": None})
+        return _item(row)
 
     def assign(self, item_id: int, assignee: str, *, by: str) -> ReviewItem:
         """Give an item (and its case) an owner. Agents may only take items themselves."""
@@ -267,7 +269,7 @@ class ReviewQueue:
                              .values(owner=assignee, updated_at=now))
             _record(conn, row, "assign", by, now, row["status"], row["version"],
                     detail={"assignee": assignee, "previous": row["assignee"]})
-        return self.get(item_id)
+            return _item(_load(conn, item_id))
 
     # Publishing ----------------------------------------------------------------------------------
 
@@ -438,6 +440,8 @@ def insert_draft(
         author=inbound.get("author"), inbound_id=inbound.get("id"), inbound_text=inbound.get("text") or "",
         priority=priority, priority_score=float(triage.get("priority_score") or 0.0), drafted_by=by,
         received_at=received, drafted_at=now, updated_at=now, attempts=0, triage=triage, draft=data,
+        # Fixed from the start, so that no lost or repeated claim can ever give one message two keys.
+        idempotency_key=f"copilot-{uuid.uuid4().hex}",
     )).inserted_primary_key[0]
     row = {"id": item_id, "case_id": case_id, "status": None}
     _record(conn, row, "draft", by, now, status, 1, after_text=text, detail=detail)
