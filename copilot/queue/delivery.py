@@ -25,7 +25,7 @@ from copilot.queue import models, users
 from copilot.queue.db import reading, writing
 from copilot.queue.publish import OutgoingMessage, PostReceipt, Publisher, PublishError
 from copilot.queue.records import PublishReport
-from copilot.queue.store import _apply, _load
+from copilot.queue.store import apply_action, load_row
 
 if TYPE_CHECKING:
     from copilot.queue.store import ReviewQueue
@@ -82,7 +82,7 @@ def _claim_next(
     with writing(queue.engine) as conn:
         now = queue.clock()
         abandoned_before = min(started, now - timedelta(seconds=lease_s))
-        row = conn.execute(
+        found = conn.execute(
             select(t)
             .where(or_(
                 t.c.status == "approved",
@@ -93,21 +93,21 @@ def _claim_next(
             .limit(1)
             .with_for_update(skip_locked=True)
         ).mappings().first()
-        if row is None:
+        if found is None:
             return None
-        recovered = row["status"] == "posting"
-        key = row["idempotency_key"]
+        recovered = found["status"] == "posting"
+        key = found["idempotency_key"]
         token = secrets.token_hex(8)
-        attempt = row["attempts"] + 1
-        row = _apply(
-            conn, row, "publish", by, now,
+        attempt = found["attempts"] + 1
+        row = apply_action(
+            conn, found, "publish", by, now,
             {"claim_token": token, "claimed_at": now, "attempts": attempt},
             detail={"idempotency_key": key, "attempt": attempt, "recovered": recovered},
         )
     return _message(row), token
 
 
-def _message(row: Mapping[str, Any]) -> OutgoingMessage:
+def _message(row: Mapping[Any, Any]) -> OutgoingMessage:
     return OutgoingMessage(
         item_id=row["id"], idempotency_key=row["idempotency_key"], kind=row["kind"], channel=row["channel"],
         text=row["text"], author=row["author"], in_reply_to=row["inbound_id"], case_id=row["case_id"],
@@ -120,13 +120,13 @@ def _record_posted(queue: ReviewQueue, message: OutgoingMessage, receipt: PostRe
     for _ in range(_RECORD_TRIES):
         try:
             with writing(queue.engine) as conn:
-                row = _load(conn, message.item_id)
+                row = load_row(conn, message.item_id)
                 if row["status"] != "posting" or row["idempotency_key"] != message.idempotency_key:
                     # Posted already, or failed by a later claim that took ours over: that one, or the
                     # next publish, sends the same key again and records the delivery without a repeat.
                     return False
                 now = queue.clock()
-                _apply(
+                apply_action(
                     conn, row, "post", by, now,
                     {"posted_at": now, "external_id": receipt.external_id, "last_error": None, "claim_token": None},
                     detail={"idempotency_key": message.idempotency_key, "external_id": receipt.external_id,
@@ -142,10 +142,10 @@ def _record_failure(queue: ReviewQueue, message: OutgoingMessage, token: str, *,
     """Record a failed post, unless our claim was taken over meanwhile (then the newer claim decides)."""
     try:
         with writing(queue.engine) as conn:
-            row = _load(conn, message.item_id)
+            row = load_row(conn, message.item_id)
             if row["status"] != "posting" or row["claim_token"] != token:
                 return False
-            _apply(
+            apply_action(
                 conn, row, "failure", by, queue.clock(), {"last_error": error[:2000], "claim_token": None},
                 detail={"idempotency_key": message.idempotency_key, "error": error[:2000]},
                 extra_where=models.items.c.claim_token == token,

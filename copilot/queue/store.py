@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import Connection, Engine, case, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from copilot.config import Settings
@@ -37,6 +37,7 @@ from copilot.types import Draft
 IMPORT_ACTOR = "import"  # the actor recorded for drafts moved in from pending.jsonl
 
 Clock = Callable[[], datetime]
+Row = Mapping[Any, Any]  # a database row as a mapping
 
 
 def _utcnow() -> datetime:
@@ -110,7 +111,7 @@ class ReviewQueue:
                 with writing(self.engine) as conn:
                     users.require(conn, by, "submit")
                     item_id = insert_draft(conn, data, by=by, now=self.clock())
-                    return _item(_load(conn, item_id))
+                    return _item(load_row(conn, item_id))
             except IntegrityError:
                 # Two drafts for the same new inbound message raced to open its case: the loser retries
                 # and joins the winner's case.
@@ -118,7 +119,7 @@ class ReviewQueue:
                     raise
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def import_drafts(self, rows: Sequence[Mapping[str, Any]], *, sha256: str, source: str) -> int:
+    def import_drafts(self, rows: Sequence[Row], *, sha256: str, source: str) -> int:
         """Insert drafts from a file once: a file whose hash was imported before adds nothing."""
         with writing(self.engine) as conn:
             exclusive(conn, IMPORT_LOCK)  # two processes opening the queue at once import it once
@@ -136,7 +137,7 @@ class ReviewQueue:
     def get(self, item_id: int) -> ReviewItem:
         """One item, or NotFoundError."""
         with reading(self.engine) as conn:
-            return _item(_load(conn, item_id))
+            return _item(load_row(conn, item_id))
 
     def list_items(
         self, status: str | Iterable[str] | None = None, kind: str | None = None, limit: int = 100
@@ -160,7 +161,7 @@ class ReviewQueue:
         """Every action on an item, oldest first."""
         t = models.audit
         with reading(self.engine) as conn:
-            _load(conn, item_id)
+            load_row(conn, item_id)
             rows = conn.execute(select(t).where(t.c.item_id == item_id).order_by(t.c.id)).mappings()
             return [_event(row) for row in rows]
 
@@ -193,7 +194,7 @@ class ReviewQueue:
             row = _checked(conn, item_id, "edit", version)
             if text == row["text"]:
                 raise UserError(f"the edit changes nothing in item {item_id}")
-            row = _apply(conn, row, "edit", by, self.clock(), {"text": text, "edited_by": by},
+            row = apply_action(conn, row, "edit", by, self.clock(), {"text": text, "edited_by": by},
                          before_text=row["text"], after_text=text)
         return _item(row)
 
@@ -219,10 +220,10 @@ class ReviewQueue:
             if not new_text:
                 raise UserError(f"item {item_id} has no text to approve; edit it first")
             if changed:
-                row = _apply(conn, row, "edit", by, now, {"text": new_text, "edited_by": by},
+                row = apply_action(conn, row, "edit", by, now, {"text": new_text, "edited_by": by},
                              before_text=row["text"], after_text=new_text)
             distance = Levenshtein.distance(row["original_text"], new_text)
-            row = _apply(conn, row, "approve", by, now,
+            row = apply_action(conn, row, "approve", by, now,
                          {"approved_by": by, "approved_at": now, "edit_distance": distance},
                          detail={"edit_distance": distance})
         return _item(row)
@@ -236,7 +237,7 @@ class ReviewQueue:
         with writing(self.engine) as conn:
             users.require(conn, by, "reject")
             row = _checked(conn, item_id, "reject", version)
-            row = _apply(conn, row, "reject", by, now, {"reject_reason": reason, "rejected_at": now},
+            row = apply_action(conn, row, "reject", by, now, {"reject_reason": reason, "rejected_at": now},
                          detail={"reason": reason})
         return _item(row)
 
@@ -245,7 +246,7 @@ class ReviewQueue:
         with writing(self.engine) as conn:
             users.require(conn, by, "reopen")
             row = _checked(conn, item_id, "reopen", version)
-            row = _apply(conn, row, "reopen", by, self.clock(), {"reject_reason": None, "rejected_at": None})
+            row = apply_action(conn, row, "reopen", by, self.clock(), {"reject_reason": None, "rejected_at": None})
         return _item(row)
 
     def assign(self, item_id: int, assignee: str, *, by: str) -> ReviewItem:
@@ -259,7 +260,7 @@ class ReviewQueue:
                 raise PermissionDenied(f"{by} is an agent; agents may only assign items to themselves")
             if users.count_users(conn) and users.role_of(conn, assignee) is None:
                 raise UserError(f"unknown user {assignee!r}")
-            row = _load(conn, item_id)
+            row = load_row(conn, item_id)
             now = self.clock()
             # Ownership is not content: it does not bump the version, so it never makes a review stale.
             conn.execute(update(models.items).where(models.items.c.id == item_id)
@@ -269,7 +270,7 @@ class ReviewQueue:
                              .values(owner=assignee, updated_at=now))
             _record(conn, row, "assign", by, now, row["status"], row["version"],
                     detail={"assignee": assignee, "previous": row["assignee"]})
-            return _item(_load(conn, item_id))
+            return _item(load_row(conn, item_id))
 
     # Publishing ----------------------------------------------------------------------------------
 
@@ -304,7 +305,7 @@ def _clean(text: str | None) -> str:
     return text
 
 
-def _item(row: Mapping[str, Any]) -> ReviewItem:
+def _item(row: Row) -> ReviewItem:
     return ReviewItem(
         id=row["id"], kind=row["kind"], status=row["status"], text=row["text"],
         original_text=row["original_text"], channel=row["channel"], author=row["author"],
@@ -319,7 +320,7 @@ def _item(row: Mapping[str, Any]) -> ReviewItem:
     )
 
 
-def _event(row: Mapping[str, Any]) -> AuditEvent:
+def _event(row: Row) -> AuditEvent:
     return AuditEvent(
         id=row["id"], item_id=row["item_id"], action=row["action"], actor=row["actor"], at=row["at"],
         from_status=row["from_status"], to_status=row["to_status"], version=row["version"],
@@ -327,7 +328,7 @@ def _event(row: Mapping[str, Any]) -> AuditEvent:
     )
 
 
-def _case(row: Mapping[str, Any]) -> Case:
+def _case(row: Row) -> Case:
     return Case(
         id=row["id"], channel=row["channel"], author=row["author"], text=row["text"], status=row["status"],
         owner=row["owner"], priority=row["priority"], received_at=row["received_at"],
@@ -338,16 +339,16 @@ def _case(row: Mapping[str, Any]) -> Case:
 # Transactions' building blocks (each runs inside the caller's transaction) ------------------------
 
 
-def _load(conn: Connection, item_id: int) -> Mapping[str, Any]:
+def load_row(conn: Connection, item_id: int) -> Row:
     row = conn.execute(select(models.items).where(models.items.c.id == item_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no queue item {item_id}")
     return row
 
 
-def _checked(conn: Connection, item_id: int, action: str, version: int) -> Mapping[str, Any]:
+def _checked(conn: Connection, item_id: int, action: str, version: int) -> Row:
     """The item, if the caller saw its current version and ``action`` is legal from its status."""
-    row = _load(conn, item_id)
+    row = load_row(conn, item_id)
     if version != row["version"]:
         raise ConflictError(
             f"item {item_id} changed since version {version}: it is now {row['status']} at version "
@@ -359,11 +360,11 @@ def _checked(conn: Connection, item_id: int, action: str, version: int) -> Mappi
     return row
 
 
-def _apply(
-    conn: Connection, row: Mapping[str, Any], action: str, actor: str, now: datetime, values: dict[str, Any],
+def apply_action(
+    conn: Connection, row: Row, action: str, actor: str, now: datetime, values: dict[str, Any],
     *, before_text: str | None = None, after_text: str | None = None, detail: dict[str, Any] | None = None,
     extra_where: Any = None,
-) -> Mapping[str, Any]:
+) -> Row:
     """Move an item by ``action`` if nobody changed it since ``row`` was read; audit it; update its case."""
     target = TRANSITIONS[action][1] or row["status"]
     version = row["version"] + 1
@@ -380,11 +381,11 @@ def _apply(
             detail=detail)
     if row["case_id"] is not None and target != row["status"]:
         refresh_case(conn, row["case_id"], now)
-    return _load(conn, row["id"])
+    return load_row(conn, row["id"])
 
 
 def _record(
-    conn: Connection, row: Mapping[str, Any], action: str, actor: str, now: datetime, to_status: str | None,
+    conn: Connection, row: Row, action: str, actor: str, now: datetime, to_status: str | None,
     version: int, *, before_text: str | None = None, after_text: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
@@ -435,14 +436,14 @@ def insert_draft(
     case_id = None
     if kind == "reply":
         case_id = _case_for(conn, inbound, channel, triage, priority, received, by, now)
-    item_id = conn.execute(insert(models.items).values(
+    item_id = _new_id(conn.execute(insert(models.items).values(
         case_id=case_id, kind=kind, status=status, version=1, text=text, original_text=text, channel=channel,
         author=inbound.get("author"), inbound_id=inbound.get("id"), inbound_text=inbound.get("text") or "",
         priority=priority, priority_score=float(triage.get("priority_score") or 0.0), drafted_by=by,
         received_at=received, drafted_at=now, updated_at=now, attempts=0, triage=triage, draft=data,
         # Fixed from the start, so that no lost or repeated claim can ever give one message two keys.
         idempotency_key=f"copilot-{uuid.uuid4().hex}",
-    )).inserted_primary_key[0]
+    )))
     row = {"id": item_id, "case_id": case_id, "status": None}
     _record(conn, row, "draft", by, now, status, 1, after_text=text, detail=detail)
     if case_id is not None:
@@ -451,7 +452,7 @@ def insert_draft(
 
 
 def _case_for(
-    conn: Connection, inbound: Mapping[str, Any], channel: str, triage: dict[str, Any], priority: int,
+    conn: Connection, inbound: Row, channel: str, triage: dict[str, Any], priority: int,
     received: datetime, by: str, now: datetime,
 ) -> int:
     """The case of this inbound message: the existing one for a known message id, else a new one."""
@@ -461,8 +462,16 @@ def _case_for(
         found = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.inbound_id == inbound_id)).first()
         if found is not None:
             return int(found.id)
-    return int(conn.execute(insert(c).values(
+    return _new_id(conn.execute(insert(c).values(
         inbound_id=inbound_id, channel=channel, author=inbound.get("author"), text=inbound.get("text") or "",
         triage=triage, owner=None if by == IMPORT_ACTOR else by, status="open", priority=priority,
         received_at=received, created_at=now, updated_at=now,
-    )).inserted_primary_key[0])
+    )))
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise AssertionError("an INSERT returned no primary key")
+    return int(key[0])
