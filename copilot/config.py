@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     max_tokens: int = 160
     temperature: float = 0.2
     seed: int = 7
+    structured_output: bool = True  # JSON-schema constrained replies (citations limited to the passages)
 
     # OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a llama.cpp server)
     openai_base_url: str | None = None

@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from copilot.config import ChannelProfile
 from copilot.errors import ProviderError, UserError
-from copilot.guardrails import check_reply, fit_length, parse_reply, sentences, strip_handle
+from copilot.guardrails import check_reply, fit_length, parse_reply, sentences, strip_handle, trim_cut_off
 from copilot.knowledge import load_knowledge, section
 from copilot.pii import redact
 from copilot.prompts import Prompts, Rendered, load_prompts
@@ -89,15 +89,22 @@ def plain(text: str) -> str:
 
 
 def fix_summary(passage: Passage) -> str:
-    """The fix or answer of a passage as one compact line: numbered steps if it has them."""
-    lines = passage.text.splitlines()
-    body_lines = lines[1:] if len(lines) > 1 and lines[0].strip() == passage.title.strip() else lines
-    steps = [re.sub(r"^\s*\d+[.)]\s*", "", ln).strip() for ln in body_lines if re.match(r"^\s*\d+[.)]\s", ln)]
-    if steps:
+    """The fix or answer of a passage as one compact line: its steps or its first sentences.
+
+    Entries open with the problem or question and then give the answer, so a leading paragraph is skipped
+    when more follow.
+    """
+    head, _, body = passage.text.partition("\n")
+    if head.strip() != passage.title.strip():
+        body = passage.text
+    paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    if len(paragraphs) > 1:
+        paragraphs = paragraphs[1:]
+    lines = "\n".join(paragraphs).splitlines()
+    steps = [re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", ln).strip() for ln in lines if re.match(r"^\s*(?:\d+[.)]|[-*])\s", ln)]
+    if len(steps) > 1:
         return " ".join(f"{n}) {plain(step).rstrip('.')}." for n, step in enumerate(steps, 1))
-    body = plain("\n".join(body_lines))
-    parts = sentences(body)
-    # Skip the restated problem when the body opens with it (the question line ends with '?').
+    parts = sentences(plain(" ".join(lines)))
     if len(parts) > 1 and parts[0].endswith("?"):
         parts = parts[1:]
     return " ".join(parts[:3])
@@ -243,12 +250,19 @@ class Drafter:
         check = {"retrieved": use, "message": inbound.text, "max_chars": limit, "system_prompt": system.text,
                  "needs_citation": needs_citation, "private_public": triage.private_info and profile.public}
         attempts: list[Attempt] = []
+        response_format = self._reply_schema([p.id for p in use], limit)
         for round_ in range(2):
-            raw, first = self._call(messages, on_token if round_ == 0 else None, self._max_tokens(limit))
+            raw, first = self._call(messages, on_token if round_ == 0 else None, self._max_tokens(limit),
+                                    response_format=response_format)
             parsed = parse_reply(raw)
-            text = strip_handle(parsed.text)
+            text = trim_cut_off(strip_handle(parsed.text), limit, cut_off=parsed.cut_off)
             cited = parsed.cited if use else ()
             problems = check_reply(text, cited=cited, **check)
+            if problems and all("the channel allows" in p for p in problems):
+                # Only too long: cutting at a sentence boundary keeps it grounded; check the cut version.
+                cut = fit_length(text, limit)
+                if not check_reply(cut, cited=cited, **check):
+                    text, problems = cut, []
             attempts.append(Attempt(raw, text, cited, problems, first))
             if not problems:
                 break
@@ -284,7 +298,8 @@ class Drafter:
             return fit_length(rendered.text, limit), (), rendered
         passage = use[0]
         fix = fix_summary(passage)
-        variables.update(unofficial=not passage.official, url=passage.url if profile.max_chars > 300 else None)
+        variables.update(unofficial=not passage.official, url=passage.url if profile.max_chars > 300 else None,
+                         answer_kind=passage.kind)
         rendered = self.prompts.render("replies/fallback.j2", fix=fix, **variables)
         over = len(rendered.text) - limit
         if over > 0:
@@ -293,13 +308,28 @@ class Drafter:
         return fit_length(rendered.text, limit), (passage.id,), rendered
 
     # -- helpers -----------------------------------------------------------------------------
+    def _reply_schema(self, ids: list[str], limit: int) -> dict[str, Any] | None:
+        """A JSON schema for the answer: sources limited to the shown passages, reply to the channel length."""
+        if not self.settings.structured_output:
+            return None
+        sources: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ids}, "maxItems": 2}
+        if not ids:
+            sources = {"type": "array", "maxItems": 0}
+        schema = {"type": "object", "properties": {"sources": sources,
+                                                   "reply": {"type": "string"}},
+                  "required": ["sources", "reply"], "additionalProperties": False}
+        return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
     def _call(self, messages: list[BaseMessage], on_token: TokenCallback | None,
-              max_tokens: int) -> tuple[str, float | None]:
+              max_tokens: int, response_format: dict[str, Any] | None = None) -> tuple[str, float | None]:
         start = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
+        options: dict[str, Any] = {"max_tokens": max_tokens}
+        if response_format:
+            options["response_format"] = response_format
         try:
-            for chunk in self.pipeline.chat.stream(messages, max_tokens=max_tokens):
+            for chunk in self.pipeline.chat.stream(messages, **options):
                 token = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
                 if token and first is None:
                     first = _ms(start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ FORBIDDEN = ("ignore previous instructions", "ignore all previous", "system prom
              "idiot", "stupid", "moron", "dumb", "shut up", "pathetic", "loser", "arrr", "matey", "ahoy")
 PRIVATE_CUES = ("dm", "direct message", "private message", "message us", "privately", "inbox", "email thread",
                 "this chat", "send us a message", "mensaje privado", "message privé", "direktnachricht")
+REFUSAL = re.compile(r"\b(?:I'?m sorry,? but I (?:can(?:no|')t|am unable)|I (?:can(?:no|')t|am unable to) "
+                     r"(?:assist|help) with (?:that|this)|as an AI)\b", re.I)
 _REPLY = re.compile(r"^\s*REPLY\s*:\s*", re.I | re.M)
 _SOURCES = re.compile(r"^\s*SOURCES?\s*:\s*(.*)$", re.I | re.M)
 _NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
@@ -29,10 +32,47 @@ class Parsed:
     text: str
     cited: tuple[str, ...]
     had_format: bool
+    cut_off: bool = False
+
+
+_PARTIAL_REPLY = re.compile(r'"reply"\s*:\s*"((?:[^"\\]|\\.)*)', re.S)
+_PARTIAL_SOURCES = re.compile(r'"sources"\s*:\s*\[([^\]]*)\]', re.S)
+
+
+def _parse_json(raw: str) -> Parsed | None:
+    start, end = raw.find("{"), raw.rfind("}")
+    if start < 0:
+        return None
+    try:
+        data = json.loads(raw[start : end + 1]) if end > start else None
+    except json.JSONDecodeError:
+        data = None
+    if data is None:
+        # Cut off by the token limit: keep what was written so far.
+        reply = _PARTIAL_REPLY.search(raw)
+        if not reply:
+            return None
+        sources = _PARTIAL_SOURCES.search(raw)
+        try:
+            text = json.loads('"' + reply.group(1).rstrip("\\") + '"')
+        except json.JSONDecodeError:
+            text = reply.group(1)
+        cited = tuple(s.strip(' "') for s in sources.group(1).split(",") if s.strip(' "')) if sources else ()
+        return Parsed(text=text.strip(), cited=cited, had_format=False, cut_off=True)
+    if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
+        return None
+    sources = data.get("sources") or []
+    if isinstance(sources, str):
+        sources = [sources]
+    cited = tuple(dict.fromkeys(str(s).strip() for s in sources if str(s).strip()))
+    return Parsed(text=data["reply"].strip(), cited=cited, had_format=True)
 
 
 def parse_reply(raw: str) -> Parsed:
-    """Split ``REPLY: ... SOURCES: ...``; tolerate a missing ``REPLY:`` label."""
+    """The reply and its sources from JSON (``{"sources": [...], "reply": ...}``) or ``REPLY:``/``SOURCES:`` lines."""
+    parsed = _parse_json(raw)
+    if parsed is not None:
+        return parsed
     sources = _SOURCES.search(raw)
     body = raw[: sources.start()] if sources else raw
     reply_label = _REPLY.search(body)
@@ -87,6 +127,10 @@ def check_reply(text: str, *, cited: tuple[str, ...], retrieved: list[Passage], 
     lower = text.lower()
     if len(text.strip()) < 10:
         problems.append("the reply is empty or too short")
+    if REFUSAL.search(text):
+        problems.append("it refuses; the customer needs a helpful reply from the passages")
+    if _copies(text, message):
+        problems.append("it copies the customer's message; write a reply to it instead")
     if len(text) > max_chars:
         problems.append(f"the reply is {len(text)} characters; the channel allows {max_chars}")
     retrieved_ids = {p.id for p in retrieved}
@@ -121,3 +165,23 @@ def check_reply(text: str, *, cited: tuple[str, ...], retrieved: list[Passage], 
 def lower_slice(text: str, span: tuple[int, int]) -> str:
     value = text[span[0] : span[1]]
     return value[:2] + "…" if len(value) > 4 else value
+
+
+def _copies(reply: str, message: str) -> bool:
+    """Whether the reply mostly repeats the customer's own words."""
+    said = re.findall(r"\w+", message.lower())
+    wrote = re.findall(r"\w+", reply.lower())
+    if len(said) < 4 or not wrote:
+        return False
+    grams = {" ".join(said[i : i + 4]) for i in range(len(said) - 3)}
+    hits = sum(" ".join(wrote[i : i + 4]) in grams for i in range(len(wrote) - 3))
+    return hits >= min(3, len(grams))
+
+
+def trim_cut_off(text: str, limit: int, *, cut_off: bool = False) -> str:
+    """A reply cut at the length or token limit loses its unfinished last sentence."""
+    stripped = text.rstrip()
+    if (len(stripped) < 0.85 * limit and not cut_off) or re.search(r"[.!?)…]$", stripped):
+        return text
+    parts = sentences(stripped)
+    return " ".join(parts[:-1]) if len(parts) > 1 else text

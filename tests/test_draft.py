@@ -160,13 +160,37 @@ def test_injection_attempt_cannot_leak_or_insult(tmp_path: Path, kb: Path) -> No
     assert draft.cited_ids == ("kb-wifi",)
 
 
-def test_overlong_output_never_exceeds_the_channel(tmp_path: Path, kb: Path) -> None:
+def test_overlong_output_is_cut_at_a_sentence(tmp_path: Path, kb: Path) -> None:
     long = "REPLY: " + "Make sure your phone is on the 2.4 GHz network. " * 12 + "\nSOURCES: kb-wifi"
+    pipe, chat = make(tmp_path, kb, [long])
+    draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="twitter", author="@a_very_long_handle_here"))
+    assert len(chat.seen) == 1
+    assert len(draft.text) <= 280 and draft.text.startswith("@a_very_long_handle_here ")
+    assert draft.text.endswith("network.") and not draft.needs_attention
+
+
+def test_overlong_and_invalid_output_is_retried_then_falls_back(tmp_path: Path, kb: Path) -> None:
+    long = "REPLY: " + "Make sure your phone is on the 2.4 GHz network. " * 12 + "\nSOURCES: kb-nope"
     pipe, chat = make(tmp_path, kb, [long, long])
     draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="twitter", author="@a_very_long_handle_here"))
     assert "characters; the channel allows" in chat.seen[1][-1].content
-    assert len(draft.text) <= 280 and draft.text.startswith("@a_very_long_handle_here ")
-    assert draft.needs_attention
+    assert len(draft.text) <= 280 and draft.needs_attention
+
+
+def test_json_answers_and_cut_off_json(tmp_path: Path, kb: Path) -> None:
+    cut = ('{"reply": "So sorry! Make sure your phone is on the 2.4 GHz network. Then hold the reset for 5 seconds. '
+           'After that, open the app and', '"sources": ["kb-wifi"]}')
+    pipe, _ = make(tmp_path, kb, ['{"sources": ["kb-wifi"], "reply": "' + cut[0][11:]])
+    draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="chat"))
+    assert draft.text.endswith("5 seconds.")
+
+
+def test_a_reply_that_echoes_the_message_is_rejected(tmp_path: Path, kb: Path) -> None:
+    echo = "REPLY: My bulb will not connect to the wifi network during setup. So annoying!\nSOURCES: kb-wifi"
+    pipe, chat = make(tmp_path, kb, [echo, WIFI_OK])
+    draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="chat"))
+    assert "copies the customer's message" in chat.seen[1][-1].content
+    assert draft.text.startswith("So sorry your bulb")
 
 
 def test_praise_needs_no_citation(tmp_path: Path, kb: Path) -> None:
