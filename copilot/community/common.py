@@ -1,0 +1,311 @@
+"""Shared parts of community drafting: the checked model call, output checks, near-duplicates, clustering."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from rapidfuzz import fuzz
+from sqlalchemy import select
+
+from copilot.errors import ProviderError, UserError
+from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, leaked_prompt
+from copilot.knowledge import iter_files, load_knowledge
+from copilot.models.embeddings import as_matrix
+from copilot.pii import find_pii
+from copilot.prompts import Prompts, Rendered, load_prompts
+from copilot.queue import models
+from copilot.queue.db import reading
+from copilot.types import Entry
+
+if TYPE_CHECKING:
+    from copilot.pipeline import Pipeline
+
+# Community content never touches these: crises, safety incidents, outages, legal or money disputes and
+# anyone's private case. Matched as word stems, case-insensitive.
+SENSITIVE = {
+    "crisis": r"suicid|self[- ]?harm|kill (?:my|him|her|them)sel|abuse|abusive|harass|funeral|passed away|"
+              r"\bdied\b|\bdeath\b|bereave|overdose",
+    "safety": r"\bfire\b|smoke|smoulder|\bburn(?:t|ed|ing)?\b|melt(?:ed|ing)|electric shock|electrocut|"
+              r"injur|hospital|overheat|explod|recall",
+    "incident": r"\boutage\b|\bincident\b|data breach|\bhack(?:ed|er)?\b|\bleak(?:ed)?\b|security flaw",
+    "dispute": r"lawsuit|legal action|lawyer|refund|chargeback|compensation|complain",
+}
+_SENSITIVE = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in SENSITIVE.items()}
+_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
+_HANDLE = re.compile(r"(?<![\w.])@\w{2,}")
+_URL = re.compile(r"https?://\S+|\b[\w-]+(?:\.[\w-]+)*\.example(?:/\S*)?")
+# Prize and gift words: a community post may only use them when its facts do.
+PRIZE_WORDS = ("win", "winner", "prize", "giveaway", "free", "gift", "discount", "voucher")
+NEAR_DUPLICATE_COSINE = 0.9
+NEAR_DUPLICATE_FUZZ = 85.0
+
+
+def sensitive_reason(text: str) -> str | None:
+    """The first sensitive area ``text`` touches (crisis, safety, incident, dispute), or None."""
+    for name, pattern in _SENSITIVE.items():
+        match = pattern.search(text)
+        if match:
+            return f"{name} ({match.group(0).strip().lower()})"
+    return None
+
+
+def content_problems(text: str, *, limit: int, facts: str, system_prompt: str = "", min_chars: int = 20,
+                     allow_handles: Sequence[str] = ()) -> list[str]:
+    """What is wrong with a community text: length, personal data, handles, invented numbers, promises, tone."""
+    problems: list[str] = []
+    lower = text.lower()
+    facts_lower = facts.lower()
+    if len(text.strip()) < min_chars:
+        problems.append("the text is empty or too short")
+    if len(text) > limit:
+        problems.append(f"it is {len(text)} characters; the limit is {limit}")
+    pii = sorted({kind for kind, span in find_pii(text) if text[span[0]:span[1]].lower() not in facts_lower})
+    if pii:
+        problems.append(f"it contains personal data ({', '.join(pii)}); leave it out")
+    allowed = {h.lower().lstrip("@") for h in allow_handles}
+    handles = [h for h in _HANDLE.findall(text) if h.lower().lstrip("@") not in allowed]
+    if handles:
+        problems.append(f"it tags {', '.join(handles[:3])}; never tag members")
+    reason = sensitive_reason(text)
+    if reason and not sensitive_reason(facts):
+        problems.append(f"it touches a sensitive topic: {reason}")
+    bad = [w for w in FORBIDDEN if re.search(rf"\b{re.escape(w)}\b", lower)]
+    if bad:
+        problems.append(f"it contains forbidden wording ({', '.join(bad)})")
+    promised = [w for w in (*PROMISE_WORDS, *PRIZE_WORDS) if re.search(rf"\b{re.escape(w)}", lower)
+                and not re.search(rf"\b{re.escape(w)}", facts_lower)]
+    if promised:
+        problems.append(f"it offers {', '.join(promised[:3])}, which the facts do not")
+    numbers = [n for n in _NUMBER.findall(text) if len(n) > 1 and n not in facts]
+    if numbers:
+        problems.append(f"it states {', '.join(numbers[:3])}, which the facts do not contain")
+    urls = [u for u in _URL.findall(text) if u.rstrip(".,)").lower() not in facts_lower]
+    if urls:
+        problems.append(f"it links {urls[0]}, which the facts do not")
+    if system_prompt and leaked_prompt(text, system_prompt):
+        problems.append("it repeats the instructions; write only the post")
+    return problems
+
+
+def label_value(raw: str, label: str) -> str:
+    """The text after ``LABEL:`` (the rest of the answer), or the whole answer without a label."""
+    match = re.search(rf"^\s*{label}\s*:\s*", raw, re.IGNORECASE | re.MULTILINE)
+    text = raw[match.end():] if match else raw
+    return text.strip().strip('"').strip()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a checked generation: the accepted text, or the problems of the last attempt."""
+
+    text: str
+    problems: tuple[str, ...]
+    attempts: int
+    first_problems: tuple[str, ...]
+    latency_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def flags(self) -> list[str]:
+        if not self.ok:
+            return ["fallback: " + "; ".join(self.problems)]
+        if self.attempts > 1:
+            return ["retried: " + "; ".join(self.first_problems)]
+        return []
+
+
+Check = Callable[[str], tuple[str, list[str]]]
+
+
+def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int) -> str:
+    """One streamed model call, joined; provider failures become ProviderError."""
+    pieces: list[str] = []
+    try:
+        for chunk in pipeline.chat.stream(messages, max_tokens=max_tokens):
+            pieces.append(chunk.content if isinstance(chunk.content, str) else str(chunk.content))
+    except (UserError, ProviderError):
+        raise
+    except Exception as exc:  # provider SDKs raise their own types: convert at the boundary
+        raise ProviderError(f"the chat model failed: {exc}") from exc
+    return "".join(pieces)
+
+
+def generate_checked(pipeline: Pipeline, prompts: Prompts, system: Rendered, user: Rendered, check: Check,
+                     *, max_tokens: int) -> Outcome:
+    """Ask the model, check the answer, retry once with the problems fed back; never raise on bad output."""
+    start = time.perf_counter()
+    messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
+    first: list[str] = []
+    problems: list[str] = []
+    for attempt in range(1, 3):
+        raw = call_chat(pipeline, messages, max_tokens)
+        text, problems = check(raw)
+        if attempt == 1:
+            first = list(problems)
+        if not problems:
+            return Outcome(text, (), attempt, tuple(first), _ms(start))
+        retry = prompts.render("community/retry.j2", error="; ".join(problems))
+        messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
+    return Outcome("", tuple(problems), 2, tuple(first), _ms(start))
+
+
+class Novelty:
+    """Rejects texts too close to each other or to earlier posts: embedding cosine or fuzzy word overlap."""
+
+    def __init__(self, embedder: Any, earlier: Sequence[str] = (), *, cosine: float = NEAR_DUPLICATE_COSINE,
+                 fuzzy: float = NEAR_DUPLICATE_FUZZ) -> None:
+        self.embedder = embedder
+        self.cosine = cosine
+        self.fuzzy = fuzzy
+        self.texts: list[str] = [t for t in earlier if t.strip()]
+        self.vectors = _unit(as_matrix(embedder, self.texts)) if self.texts else np.zeros((0, 1), np.float32)
+
+    def duplicate_of(self, text: str) -> str | None:
+        """The earlier text this one nearly repeats, or None."""
+        if not self.texts:
+            return None
+        norm = _normal(text)
+        for earlier in self.texts:
+            if fuzz.token_sort_ratio(norm, _normal(earlier)) >= self.fuzzy:
+                return earlier
+        vector = _unit(as_matrix(self.embedder, [text]))[0]
+        sims = self.vectors @ vector
+        best = int(np.argmax(sims))
+        return self.texts[best] if float(sims[best]) >= self.cosine else None
+
+    def problem(self, text: str) -> str | None:
+        earlier = self.duplicate_of(text)
+        if earlier is None:
+            return None
+        return f"it is a near-duplicate of an earlier post ({_short(earlier)}); write something different"
+
+    def add(self, text: str) -> None:
+        vector = _unit(as_matrix(self.embedder, [text]))
+        self.vectors = vector if not self.texts else np.vstack([self.vectors, vector])
+        self.texts.append(text)
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def cluster(vectors: np.ndarray, *, threshold: float) -> list[list[int]]:
+    """Groups of rows whose average cosine distance stays under ``threshold``, largest group first."""
+    n = len(vectors)
+    if n == 0:
+        return []
+    if n == 1:
+        return [[0]]
+    from sklearn.cluster import AgglomerativeClustering
+
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=threshold, metric="cosine",
+                                     linkage="average").fit_predict(_unit(vectors))
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(index)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+
+
+def keywords(group: Sequence[str], corpus: Sequence[str], k: int = 4) -> list[str]:
+    """The words that best set a group of texts apart from the whole corpus (TF-IDF)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = list(corpus) or list(group)
+    try:
+        vectorizer = TfidfVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]{2,}\b")
+        vectorizer.fit(texts)
+        weights = np.asarray(vectorizer.transform(list(group)).sum(axis=0)).ravel()
+    except ValueError:  # only stop words: nothing to name the group by
+        return []
+    vocabulary = vectorizer.get_feature_names_out()
+    order = np.argsort(-weights)
+    return [str(vocabulary[i]) for i in order[:k] if weights[i] > 0]
+
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str | datetime | timedelta, now: datetime) -> datetime:
+    """A period start from ``7d``, ``12h``, ``2w``, ``90m``, an ISO date or datetime, or a timedelta."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, timedelta):
+        return now - value
+    match = _SINCE.match(value or "")
+    if match:
+        amount = int(match.group(1))
+        if amount <= 0:
+            raise UserError(f"--since {value!r} must be a positive period such as 7d")
+        return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(f"--since {value!r}: use a period like 7d, 24h, 2w or a date like 2026-11-01") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def recent_texts(queue: Any, kind: str, since: datetime, limit: int = 500) -> list[str]:
+    """Texts of queue items of one kind drafted since a time, newest first (every status)."""
+    t = models.items
+    query = (select(t.c.text).where(t.c.kind == kind, t.c.drafted_at >= since)
+             .order_by(t.c.drafted_at.desc()).limit(limit))
+    with reading(queue.engine) as conn:
+        return [row.text for row in conn.execute(query) if row.text]
+
+
+def load_entries(kb_dir: Path) -> list[Entry]:
+    """The knowledge base's entries; none for a missing or empty folder (a broken file is still an error)."""
+    kb_dir = Path(kb_dir)
+    if not kb_dir.exists() or (kb_dir.is_dir() and next(iter_files(kb_dir), None) is None):
+        return []
+    return load_knowledge(kb_dir)
+
+
+def prompts_for(pipeline: Pipeline) -> Prompts:
+    """The prompt environment of the pipeline's settings."""
+    root = pipeline.settings.prompts_dir
+    return load_prompts(str(root) if root else None)
+
+
+def model_name(pipeline: Pipeline) -> str:
+    """A short name of the chat model for the draft record (without loading a model that is not loaded)."""
+    chat = pipeline._chat or pipeline.__dict__.get("chat")
+    if chat is None:
+        return pipeline.settings.chat_backend
+    return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)
+
+
+def max_tokens_for(pipeline: Pipeline, limit: int) -> int:
+    """Enough tokens for ``limit`` characters (about three characters a token), within the settings' cap."""
+    return max(48, min(pipeline.settings.max_tokens, limit // 3 + 24))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)

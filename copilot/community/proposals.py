@@ -1,0 +1,510 @@
+"""Knowledge gaps and FAQ proposals: what we could not answer, what the team had to add, turned into entries.
+
+Sources: the drafter's gap log (``<data_dir>/knowledge_gaps.jsonl``, questions with no grounded answer) and
+approved replies in which a person added a fix the draft did not have. They are clustered by meaning;
+each cluster not yet covered by the knowledge base, and not proposed before, becomes one ``faq_proposal``
+queue item whose text *is* the entry file (Markdown with front matter, see ``docs/knowledge-base.md``).
+The model writes the entry only from the team's own answers; a cluster nobody answered yet becomes an
+entry whose answer says ``ANSWER NEEDED`` for the reviewer to write. An approved proposal is applied by
+:func:`apply_proposals` (``copilot community apply-proposals``) or at once by :func:`approve_proposal`:
+validated with the knowledge loader, written under ``knowledge/<kind folder>/`` and re-indexed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from rapidfuzz import fuzz
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from copilot.community.common import (
+    Novelty,
+    cluster,
+    content_problems,
+    generate_checked,
+    keywords,
+    load_entries,
+    max_tokens_for,
+    model_name,
+    now_utc,
+    prompts_for,
+)
+from copilot.community.registry import applied_proposals
+from copilot.errors import KnowledgeError, UserError
+from copilot.guardrails import fit_length, sentences, strip_handle
+from copilot.knowledge import load_knowledge
+from copilot.models.embeddings import as_matrix
+from copilot.pii import redact
+from copilot.queue import models, users
+from copilot.queue.db import reading, writing
+from copilot.types import Draft, Entry, Inbound, Triage
+
+if TYPE_CHECKING:
+    from copilot.pipeline import Pipeline
+
+GAP_LOG = "knowledge_gaps.jsonl"
+PLACEHOLDER = "ANSWER NEEDED"
+CLUSTER_DISTANCE = 0.5
+MIN_EDIT_FOR_FIX = 25
+ANSWER_MAX_CHARS = 1200
+APPROVED = ("approved", "posting", "posted", "failed")
+KIND_FOLDERS = {"faq": "faq", "fix": "fixes", "workaround": "workarounds", "policy": "policies",
+                "guideline": "guidelines", "announcement": "announcements"}
+PRODUCT_WORDS = {"lumio-strip": r"strips?", "lumio-hub": r"hubs?", "lumio-bulb": r"bulbs?",
+                 "lumio-app": r"app", "lumio-plus": r"lumio plus|lumio-plus|subscription"}
+PROPOSAL_TRIAGE = Triage(kind="question", sentiment="neutral", sentiment_score=0.0, priority=4,
+                         priority_score=5.0, confidence=1.0)
+_FIX_CUE = re.compile(
+    r"^\s*\d+[.)]\s|\b(?:try|turn|go to|open|tap|hold|unplug|restart|reset|set|update|disable|enable|switch|"
+    r"select|change|press|remove|re-?pair|move|install|plug)\b|\w\s*>\s*\w", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class GapQuestion:
+    """A question we had no grounded answer for, or that a person answered with a fix the draft lacked."""
+
+    text: str
+    source: str  # gap | resolved
+    ref: str
+    at: datetime | None = None
+    answer: str = ""
+    channel: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "ref": self.ref, "answer": self.answer,
+                "channel": self.channel, "at": self.at.isoformat() if self.at else None}
+
+
+@dataclass(frozen=True)
+class GapCluster:
+    """Questions that ask the same thing."""
+
+    questions: tuple[GapQuestion, ...]
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def representative(self) -> str:
+        answered = [q for q in self.questions if q.answer]
+        return min(answered or self.questions, key=lambda q: abs(len(q.text) - 90)).text
+
+    @property
+    def answers(self) -> list[str]:
+        out: list[str] = []
+        for q in self.questions:
+            if q.answer and not any(fuzz.token_set_ratio(q.answer, a) >= 90 for a in out):
+                out.append(q.answer)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"representative": self.representative, "size": len(self.questions), "keywords": list(self.keywords),
+                "answered": len(self.answers), "questions": [q.to_dict() for q in self.questions]}
+
+
+@dataclass(frozen=True)
+class ProposalRun:
+    """Drafted proposals, and the clusters skipped with the reason."""
+
+    drafts: tuple[Draft, ...]
+    clusters: int
+    questions: int
+    skipped: tuple[dict[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"drafts": [d.to_dict() for d in self.drafts], "clusters": self.clusters, "questions": self.questions,
+                "skipped": list(self.skipped), "warnings": list(self.warnings)}
+
+
+# Collecting ---------------------------------------------------------------------------------------
+
+
+def read_gap_log(path: Path, since: datetime | None = None) -> tuple[list[GapQuestion], list[str]]:
+    """Questions from the gap log; malformed lines are reported as warnings (the file is never changed)."""
+    questions: list[GapQuestion] = []
+    warnings: list[str] = []
+    if not path.is_file():
+        return questions, warnings
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = str(record["text"]).strip()
+            at = datetime.fromisoformat(record["time"]) if record.get("time") else None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            warnings.append(f"{path.name}:{number}: skipped a malformed line ({type(exc).__name__})")
+            continue
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
+        if not text or (since is not None and at is not None and at < since):
+            continue
+        questions.append(GapQuestion(redact(text), "gap", f"{path.name}:{number}", at,
+                                     channel=str(record.get("channel") or "")))
+    return questions, warnings
+
+
+def added_sentences(original: str, final: str) -> list[str]:
+    """Sentences of the approved text that the draft did not have (nor nearly had)."""
+    before = sentences(strip_handle(original))
+    return [s for s in sentences(strip_handle(final)) if not any(fuzz.ratio(s, b) >= 80 for b in before)]
+
+
+def resolved_with_fix(queue: Any, since: datetime | None = None) -> list[GapQuestion]:
+    """Approved replies where a person added a fix: the draft was a knowledge gap, or heavily edited."""
+    t = models.items
+    query = select(t.c.id, t.c.text, t.c.original_text, t.c.inbound_text, t.c.channel, t.c.edit_distance,
+                   t.c.approved_at, t.c.draft).where(t.c.kind == "reply", t.c.status.in_(APPROVED))
+    if since is not None:
+        query = query.where(t.c.approved_at >= since)
+    with reading(queue.engine) as conn:
+        rows = conn.execute(query.order_by(t.c.approved_at, t.c.id)).all()
+    out: list[GapQuestion] = []
+    for row in rows:
+        draft = dict(row.draft or {})
+        if (draft.get("triage") or {}).get("crisis"):
+            continue
+        if not (draft.get("knowledge_gap") or (row.edit_distance or 0) >= MIN_EDIT_FOR_FIX):
+            continue
+        fixes = [s for s in added_sentences(row.original_text, row.text) if _FIX_CUE.search(s)]
+        if fixes and row.inbound_text.strip():
+            out.append(GapQuestion(redact(row.inbound_text.strip()), "resolved", f"item {row.id}", row.approved_at,
+                                   answer=redact(" ".join(fixes)), channel=row.channel))
+    return out
+
+
+def collect_gaps(pipeline: Pipeline, since: datetime | None = None) -> tuple[list[GapQuestion], list[str]]:
+    """Every gap question from the log and from resolved cases, with warnings about the log."""
+    logged, warnings = read_gap_log(pipeline.settings.data_dir / GAP_LOG, since)
+    return logged + resolved_with_fix(pipeline.queue, since), warnings
+
+
+def cluster_gaps(pipeline: Pipeline, questions: list[GapQuestion]) -> list[GapCluster]:
+    """Questions grouped by meaning, answered and larger groups first."""
+    if not questions:
+        return []
+    texts = [q.text for q in questions]
+    groups = cluster(as_matrix(pipeline.embedder, texts), threshold=CLUSTER_DISTANCE)
+    clusters = [GapCluster(tuple(questions[i] for i in g), tuple(keywords([texts[i] for i in g], texts)))
+                for g in groups]
+    return sorted(clusters, key=lambda c: (-len(c.answers), -len(c.questions)))
+
+
+# Drafting -----------------------------------------------------------------------------------------
+
+
+def draft_proposals(pipeline: Pipeline, *, since: datetime | None = None, limit: int = 5,
+                    min_size: int = 2) -> ProposalRun:
+    """Draft up to ``limit`` entries for the largest uncovered gap clusters (not queued)."""
+    if limit < 1:
+        raise UserError("--max must be at least 1")
+    questions, warnings = collect_gaps(pipeline, since)
+    clusters = cluster_gaps(pipeline, questions)
+    existing = _existing_ids(pipeline)
+    earlier = _earlier_proposals(pipeline.queue)
+    novelty = Novelty(pipeline.embedder, [text for text, _ in earlier], cosine=0.85)
+    drafts: list[Draft] = []
+    skipped: list[dict[str, str]] = []
+    for group in clusters:
+        if len(drafts) == limit:
+            break
+        rep = group.representative
+        if not group.answers and len(group.questions) < min_size:
+            skipped.append({"question": rep, "reason": f"asked {len(group.questions)} time(s), nobody answered yet"})
+            continue
+        covered = _covered_by(pipeline, group)
+        if covered:
+            skipped.append({"question": rep, "reason": f"the knowledge base now answers it ({covered})"})
+            continue
+        before = novelty.duplicate_of(rep)
+        if before is not None:
+            skipped.append({"question": rep, "reason": f"already proposed ({_short(before)})"})
+            continue
+        draft = _draft_entry(pipeline, group, existing)
+        existing.add(_front(draft.text)["id"])
+        novelty.add(rep)
+        drafts.append(draft)
+    return ProposalRun(tuple(drafts), len(clusters), len(questions), tuple(skipped), tuple(warnings))
+
+
+def generate_proposals(pipeline: Pipeline, *, by: str | None = "copilot", since: datetime | None = None,
+                       limit: int = 5, min_size: int = 2) -> list[Any]:
+    """Draft proposals and queue them as ``faq_proposal`` items (ReviewItems), or return Drafts if ``by`` is None."""
+    run = draft_proposals(pipeline, since=since, limit=limit, min_size=min_size)
+    if by is None:
+        return list(run.drafts)
+    return [pipeline.queue.submit(d, by=by) for d in run.drafts]
+
+
+def _covered_by(pipeline: Pipeline, group: GapCluster) -> str | None:
+    if not pipeline.index.count():
+        return None
+    retrieval = pipeline.retriever.search(group.representative)
+    grounded = [p for p in pipeline.retriever.grounded_passages(retrieval) if p.kind not in ("guideline", "policy")]
+    if not grounded:
+        return None
+    answers = group.answers
+    if not answers:
+        return grounded[0].id
+    # The team added something: covered only if an entry already says it.
+    for passage in grounded:
+        if all(fuzz.token_set_ratio(a, passage.text) >= 85 for a in answers):
+            return passage.id
+    return None
+
+
+def _earlier_proposals(queue: Any) -> list[tuple[str, int]]:
+    t = models.items
+    since = queue.clock() - timedelta(days=90)
+    with reading(queue.engine) as conn:
+        rows = conn.execute(select(t.c.inbound_text, t.c.id, t.c.status).where(
+            t.c.kind == "faq_proposal", t.c.drafted_at >= since)).all()
+    return [(row.inbound_text.split("\n", 1)[0], row.id) for row in rows]
+
+
+def _existing_ids(pipeline: Pipeline) -> set[str]:
+    kb_dir = pipeline.settings.kb_dir
+    ids = {e.id for e in load_entries(kb_dir)}
+    t = models.items
+    with reading(pipeline.queue.engine) as conn:
+        for row in conn.execute(select(t.c.text).where(t.c.kind == "faq_proposal", t.c.status != "rejected")):
+            front = _front(row.text, strict=False)
+            if front.get("id"):
+                ids.add(str(front["id"]))
+    return ids
+
+
+def _draft_entry(pipeline: Pipeline, group: GapCluster, existing: set[str]) -> Draft:
+    prompts = prompts_for(pipeline)
+    answers = group.answers
+    questions = list(dict.fromkeys(q.text for q in group.questions))[:3]
+    rep = group.representative
+    flags = [f"gap: {len(group.questions)} question(s), {len(answers)} answered by the team"]
+    template, template_hash, latency, outcome_ok = "", "", 0.0, True
+    if answers:
+        system = prompts.render("community/proposal_system.j2", brand=pipeline.settings.brand_name)
+        user = prompts.render("community/proposal_user.j2", questions=questions, answers=answers[:3])
+        source = " ".join(questions + answers)
+
+        def check(raw: str) -> tuple[str, list[str]]:
+            parts = _labelled(raw)
+            problems = []
+            title, question, answer = parts.get("title", ""), parts.get("question", ""), parts.get("answer", "")
+            if not 5 <= len(title) <= 90:
+                problems.append("TITLE must be a short title (5 to 90 characters)")
+            if not question.endswith("?"):
+                problems.append("QUESTION must be the customer's question, ending with '?'")
+            problems += content_problems(answer, limit=ANSWER_MAX_CHARS, facts=source, system_prompt=system.text,
+                                         min_chars=30)
+            return json.dumps(parts), problems
+
+        outcome = generate_checked(pipeline, prompts, system, user, check,
+                                   max_tokens=max_tokens_for(pipeline, 600))
+        latency, outcome_ok = outcome.latency_ms, outcome.ok
+        flags += outcome.flags()
+        if outcome.ok:
+            parts = json.loads(outcome.text)
+            title, question, answer = parts["title"], parts["question"], parts["answer"]
+            template, template_hash = user.template, user.template_hash
+        else:
+            title, question, answer = _title(rep), rep, "\n\n".join(answers)
+    else:
+        title, question, answer = _title(rep), rep, ""
+        flags.append(f"answer needed: nobody has answered this yet; write the answer where it says {PLACEHOLDER}")
+    rendered = prompts.render("community/proposal_entry.j2", question=question, answer=answer,
+                              placeholder=PLACEHOLDER)
+    if not template:
+        template, template_hash = rendered.template, rendered.template_hash
+    text = entry_markdown(_unique_id(title, existing), title, rendered.text, group)
+    details = f"{rep}\nAsked {len(group.questions)} time(s)"
+    if len(questions) > 1:
+        details += "; also: " + " | ".join(q for q in questions if q != rep)
+    inbound = Inbound(text=details, channel="forum")
+    return Draft(text=text, channel="forum", inbound=inbound, triage=PROPOSAL_TRIAGE, cited_ids=(), retrieved_ids=(),
+                 confidence=0.7 if answers and outcome_ok else 0.4, template=template, template_hash=template_hash,
+                 latency_ms=latency, needs_attention=not (answers and outcome_ok), flags=tuple(flags),
+                 knowledge_gap=True, kind="faq_proposal", model=model_name(pipeline) if answers else "")
+
+
+def _labelled(raw: str) -> dict[str, str]:
+    parts: dict[str, str] = {}
+    matches = list(re.finditer(r"^\s*(TITLE|QUESTION|ANSWER)\s*:\s*", raw, re.IGNORECASE | re.MULTILINE))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(raw)
+        parts.setdefault(m.group(1).lower(), raw[m.end():end].strip().strip('"').strip())
+    return parts
+
+
+def _title(question: str) -> str:
+    return fit_length(" ".join(question.split()).rstrip("?").strip() or question, 80)
+
+
+def _unique_id(title: str, existing: set[str]) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:50].rstrip("-") or "entry"
+    base = f"kb-{slug}"
+    candidate, n = base, 2
+    while candidate in existing:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+def entry_markdown(entry_id: str, title: str, body: str, group: GapCluster) -> str:
+    """A knowledge entry file: YAML front matter and the body."""
+    text = " ".join(q.text for q in group.questions) + " " + body
+    steps = len(re.findall(r"^\s*\d+[.)]\s", body, re.MULTILINE)) >= 2 or len(_FIX_CUE.findall(body)) >= 2
+    products = [p for p, pattern in PRODUCT_WORDS.items() if re.search(rf"\b(?:{pattern})\b", text, re.IGNORECASE)]
+    tags = [re.sub(r"[^a-z0-9.]+", "-", k.lower()).strip("-") for k in group.keywords]
+    front = {"id": entry_id, "title": title, "kind": "fix" if steps else "faq", "official": True,
+             "tags": [t for t in dict.fromkeys(tags) if t], "products": products, "updated": now_utc().date()}
+    head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)
+    return f"---\n{head}---\n{body.strip()}\n"
+
+
+def _front(text: str, *, strict: bool = True) -> dict[str, Any]:
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
+    try:
+        data = yaml.safe_load(match.group(1)) if match else None
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        if strict:
+            raise UserError("the proposal has no valid front matter")
+        return {}
+    return data
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# Applying -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """An approved proposal written into the knowledge base."""
+
+    item_id: int
+    entry_id: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    """What ``apply_proposals`` wrote, what it could not, and the re-index."""
+
+    applied: tuple[Applied, ...] = ()
+    errors: tuple[tuple[int, str], ...] = ()
+    ingest: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": [a.__dict__ for a in self.applied],
+                "errors": [{"item_id": i, "error": e} for i, e in self.errors], "ingest": self.ingest}
+
+
+def validate_entry_text(text: str, kb_dir: Path) -> Entry:
+    """The entry a proposal's text defines, checked by the knowledge loader and against existing ids."""
+    if PLACEHOLDER in text:
+        raise UserError(f"the entry still says {PLACEHOLDER}: write the answer first")
+    front = _front(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "proposal" / f"{front.get('id') or 'entry'}.md"
+        path.parent.mkdir()
+        path.write_text(text, encoding="utf-8")
+        try:
+            [entry] = load_knowledge(path.parent)
+        except KnowledgeError as exc:
+            raise UserError(f"not a valid knowledge entry: line {exc.line or '?'}: {exc.reason}") from exc
+    clash = {e.id: e for e in load_entries(kb_dir)}
+    if entry.id in clash:
+        raise UserError(f"id {entry.id} already exists in {clash[entry.id].source}; choose another id")
+    return entry
+
+
+def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None = None,
+                    reindex: bool = True) -> ApplyReport:
+    """Write every approved, not yet applied proposal into the knowledge base, then re-index once."""
+    t, a = models.items, applied_proposals
+    query = select(t.c.id).where(t.c.kind == "faq_proposal", t.c.status.in_(APPROVED),
+                                 t.c.id.not_in(select(a.c.item_id))).order_by(t.c.approved_at, t.c.id)
+    if item_ids is not None:
+        query = query.where(t.c.id.in_(item_ids))
+    with reading(pipeline.queue.engine) as conn:
+        users.require(conn, by, "publish")
+        ids = [row.id for row in conn.execute(query)]
+    if item_ids is not None:
+        missing = sorted(set(item_ids) - set(ids))
+        if missing:
+            raise UserError(f"item(s) {', '.join(map(str, missing))} are not approved, unapplied FAQ proposals")
+    applied: list[Applied] = []
+    errors: list[tuple[int, str]] = []
+    for item_id in ids:
+        try:
+            applied.append(_apply_one(pipeline, item_id, by=by))
+        except UserError as exc:
+            errors.append((item_id, str(exc)))
+    report: dict[str, Any] = {}
+    if applied and reindex:
+        report = pipeline.ingest().to_dict()
+    return ApplyReport(tuple(applied), tuple(errors), report)
+
+
+def _apply_one(pipeline: Pipeline, item_id: int, *, by: str) -> Applied:
+    item = pipeline.queue.get(item_id)
+    kb_dir = pipeline.settings.kb_dir
+    try:
+        entry = validate_entry_text(item.text, kb_dir)
+    except UserError as exc:
+        raise UserError(f"proposal {item_id}: {exc}; it was approved, so write the entry by hand from "
+                        f"`copilot queue show {item_id}`") from exc
+    folder = KIND_FOLDERS.get(entry.kind, "proposed")
+    target = kb_dir / folder / f"{entry.id.removeprefix('kb-')}.md"
+    if target.exists():
+        raise UserError(f"proposal {item_id}: {target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = False
+    try:
+        with writing(pipeline.queue.engine) as conn:
+            users.require(conn, by, "publish")
+            conn.execute(insert(applied_proposals).values(item_id=item_id, entry_id=entry.id, path=str(target),
+                                                          applied_by=by, applied_at=pipeline.queue.clock()))
+            hidden = target.with_name(f".{target.name}.tmp")  # the loader skips hidden files
+            hidden.write_text(item.text if item.text.endswith("\n") else item.text + "\n", encoding="utf-8")
+            os.replace(hidden, target)
+            written = True
+            load_knowledge(kb_dir)  # the whole base must still load (ids unique, files valid)
+    except IntegrityError as exc:
+        if written:
+            target.unlink(missing_ok=True)
+        raise UserError(f"proposal {item_id}: already applied, or id {entry.id} is taken by another proposal") from exc
+    except BaseException:
+        if written:
+            target.unlink(missing_ok=True)
+        raise
+    return Applied(item_id, entry.id, str(target))
+
+
+def approve_proposal(pipeline: Pipeline, item_id: int, *, by: str, version: int, text: str | None = None,
+                     reindex: bool = True) -> ApplyReport:
+    """Approve a proposal (optionally with a final edit) and write it into the knowledge base at once.
+
+    The entry is validated before the approval, so an invalid or unanswered proposal stays pending.
+    """
+    item = pipeline.queue.get(item_id)
+    if item.kind != "faq_proposal":
+        raise UserError(f"item {item_id} is a {item.kind}, not an FAQ proposal")
+    validate_entry_text(text if text is not None else item.text, pipeline.settings.kb_dir)
+    pipeline.queue.approve(item_id, by=by, version=version, text=text)
+    report = apply_proposals(pipeline, by=by, item_ids=[item_id], reindex=reindex)
+    if report.errors:
+        raise UserError(report.errors[0][1])
+    return report
