@@ -206,7 +206,7 @@ class QueueMachine(RuleBasedStateMachine):
 
 
 QueueMachine.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=30, deadline=None,
+    max_examples=40, stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestQueueStateMachine = QueueMachine.TestCase
@@ -217,7 +217,7 @@ class PostgresQueueMachine(QueueMachine):
 
 
 PostgresQueueMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=30, deadline=None,
+    max_examples=10, stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestPostgresQueueStateMachine = pytest.mark.skipif(
