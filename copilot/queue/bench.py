@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import queue as queue_module
 import tempfile
 import time
 import uuid
@@ -24,7 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from copilot.config import Settings
-from copilot.errors import ConflictError, UserError
+from copilot.errors import ConflictError, ProviderError, UserError
 from copilot.queue.publish import OutboxPublisher
 from copilot.queue.store import open_queue
 
@@ -101,15 +102,13 @@ def run_once(settings: Settings, backend: str, workers: int, items: int) -> Benc
     for process in processes:
         process.start()
     for _ in processes:
-        ready.get(timeout=300)
+        _next(ready, processes)
     began = time.perf_counter()
     start.set()
-    conflicts = sum(results.get(timeout=1800) for _ in processes)
+    conflicts = sum(_next(results, processes) for _ in processes)
     seconds = time.perf_counter() - began
     for process in processes:
         process.join(timeout=60)
-        if process.exitcode != 0:
-            raise RuntimeError(f"benchmark worker exited with {process.exitcode}")
     queue = open_queue(settings, import_pending=False)
     posted_ids = {item.id for item in queue.list_items(status="posted", limit=items + 1)}
     queue.close()
@@ -121,6 +120,17 @@ def run_once(settings: Settings, backend: str, workers: int, items: int) -> Benc
         lost=items - len(posted_ids & set(counts)), duplicated=sum(n - 1 for n in counts.values()),
         conflicts=conflicts,
     )
+
+
+def _next(channel: Any, processes: Sequence[Any]) -> Any:
+    """The next message from the workers, or an error as soon as one of them died."""
+    while True:
+        try:
+            return channel.get(timeout=1.0)
+        except queue_module.Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise ProviderError(f"a benchmark worker died (exit code {dead[0]})") from None
 
 
 def run_queue_bench(

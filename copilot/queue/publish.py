@@ -13,7 +13,6 @@ exactly-once from the customer's point of view:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -96,6 +95,7 @@ class OutboxPublisher:
         self._offset = 0  # bytes of the file already read into _keys
 
     def post(self, message: OutgoingMessage) -> PostReceipt:
+        fcntl = _fcntl()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(self.path, "a+b") as handle:
@@ -147,6 +147,14 @@ class OutboxPublisher:
     def close(self) -> None:
         self._keys.clear()
         self._offset = 0
+
+
+def _fcntl() -> Any:
+    try:
+        import fcntl
+    except ImportError as exc:  # Windows
+        raise ConfigError("the outbox needs POSIX file locks; use COPILOT_PUBLISHER=webhook here") from exc
+    return fcntl
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
