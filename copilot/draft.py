@@ -129,11 +129,13 @@ def focus(passage: Passage, query: str, limit: int = PASSAGE_CHARS) -> str:
 class Drafter:
     """Drafts replies through one pipeline (retriever, triager, chat model, prompts, queue)."""
 
-    def __init__(self, pipeline: Pipeline, prompts: Prompts | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, prompts: Prompts | None = None, tone_examples: Any = None) -> None:
         self.pipeline = pipeline
         self.settings = pipeline.settings
         self.prompts = prompts or load_prompts(str(self.settings.prompts_dir) if self.settings.prompts_dir else None)
         self.book = KnowledgeBook(self.settings.kb_dir)
+        # Optional: anything with ``example_for(inbound, triage) -> str | None`` (approved replies as tone examples).
+        self.tone_examples = tone_examples
 
     # -- prompt pieces -----------------------------------------------------------------------
     def system_prompt(self) -> Rendered:
@@ -244,7 +246,8 @@ class Drafter:
             "draft/user.j2", channel=inbound.channel, style=profile.style, max_chars=limit,
             author=inbound.author if profile.use_handle else None, kind=triage.kind, sentiment=triage.sentiment,
             private=triage.private_info and profile.public, private_channel=profile.private_channel,
-            passages=shown, any_unofficial=any(not p.official for p in shown), message=message)
+            passages=shown, any_unofficial=any(not p.official for p in shown), message=message,
+            example=self.tone_examples.example_for(inbound, triage) if self.tone_examples else None)
         messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
         needs_citation = bool(use) and triage.kind not in NO_CITATION_KINDS
         check = {"retrieved": use, "message": inbound.text, "max_chars": limit, "system_prompt": system.text,

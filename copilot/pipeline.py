@@ -77,7 +77,14 @@ class Pipeline:
     def drafter(self) -> Any:
         from copilot.draft import Drafter
 
-        return Drafter(self)
+        return Drafter(self, tone_examples=self.tone_examples)
+
+    @cached_property
+    def tone_examples(self) -> Any:
+        """Approved replies as tone examples for the drafter (``copilot.community.examples``)."""
+        from copilot.community.examples import build_tone_examples
+
+        return build_tone_examples(self)
 
     def ingest(self, kb_dir: Path | None = None, progress: Any = None) -> IngestReport:
         """Build or update the index from the knowledge base."""

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fakes import HashEmbeddings
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -18,7 +19,6 @@ from pydantic import Field
 from copilot.config import Settings
 from copilot.pipeline import Pipeline, build_pipeline
 from copilot.types import Draft, Inbound, Triage
-from fakes import HashEmbeddings
 
 REPO = Path(__file__).resolve().parent.parent
 KNOWLEDGE = REPO / "knowledge"
@@ -58,8 +58,8 @@ def good_starter(messages: list[BaseMessage]) -> str:
     """A valid post for whatever format and topic the prompt asks for."""
     prompt = user_prompt(messages)
     fmt = re.search(r"Write an? (\w+) post", prompt).group(1)
-    topic = re.search(r"^Topic: (.+)$", prompt, re.M).group(1).rstrip("?")
-    facts = re.search(r"<facts>(.*?)</facts>", prompt, re.S)
+    topic = re.search(r"^Topic: (.+)$", prompt, re.MULTILINE).group(1).rstrip("?")
+    facts = re.search(r"<facts>(.*?)</facts>", prompt, re.DOTALL)
     event = re.match(r"(.+?) on (\d+ \w+) \(", facts.group(1)) if facts else None
     if fmt in ("event", "ama") and event:
         return f"POST: Join us for {event.group(1)} on {event.group(2)}! What questions would you bring?"
@@ -76,13 +76,26 @@ def labels(kind: str = "question", sentiment: str = "neutral", score: float = 0.
     return Triage(kind=kind, sentiment=sentiment, sentiment_score=score, priority=3, priority_score=40.0, **extra)
 
 
+class FixedTriager:
+    """A triager that returns preset labels (the real one is tested on its own)."""
+
+    def __init__(self, labels: Triage) -> None:
+        self.labels = labels
+
+    def triage(self, inbound: Inbound) -> Triage:
+        return self.labels
+
+    def triage_batch(self, inbounds: list[Inbound]) -> list[Triage]:
+        return [self.labels for _ in inbounds]
+
+
 def make_pipeline(tmp_path: Path, index_template: Path, *, chat: BaseChatModel | None = None,
-                  kb: Path = KNOWLEDGE) -> Pipeline:
+                  kb: Path = KNOWLEDGE, triager: Any = None) -> Pipeline:
     """A pipeline on fresh data in ``tmp_path`` with a copy of an already built index of ``kb``."""
     data = tmp_path / "data"
     shutil.copytree(index_template, data / "index")
     settings = Settings(data_dir=data, kb_dir=kb)
-    return build_pipeline(settings, chat=chat, embedder=HashEmbeddings())
+    return build_pipeline(settings, chat=chat, embedder=HashEmbeddings(), triager=triager)
 
 
 def build_index_template(root: Path, kb: Path = KNOWLEDGE) -> Path:

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from rapidfuzz import fuzz
-
 from _community_support import (
     TODAY,
     PromptChat,
@@ -18,6 +16,9 @@ from _community_support import (
     labels,
     make_pipeline,
 )
+from fakes import FakeChat
+from rapidfuzz import fuzz
+
 from copilot.cli import main
 from copilot.community import starters as starters_module
 from copilot.community.events import load_events
@@ -30,7 +31,6 @@ from copilot.community.starters import (
 )
 from copilot.errors import UserError
 from copilot.pii import find_pii
-from fakes import FakeChat
 
 
 @pytest.fixture(scope="module")

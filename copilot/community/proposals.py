@@ -66,7 +66,8 @@ PROPOSAL_TRIAGE = Triage(kind="question", sentiment="neutral", sentiment_score=0
                          priority_score=5.0, confidence=1.0)
 _FIX_CUE = re.compile(
     r"^\s*\d+[.)]\s|\b(?:try|turn|go to|open|tap|hold|unplug|restart|reset|set|update|disable|enable|switch|"
-    r"select|change|press|remove|re-?pair|move|install|plug)\b|\w\s*>\s*\w", re.IGNORECASE | re.MULTILINE)
+    r"select|change|press|remove|re-?pair|move|install|plug|put|keep|mount|place|seal|connect|check)\b|"
+    r"\w\s*>\s*\w", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,11 @@ class GapQuestion:
     at: datetime | None = None
     answer: str = ""
     channel: str = ""
+    best_id: str | None = None  # the closest entry when the gap was logged (it did not answer then)
 
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "source": self.source, "ref": self.ref, "answer": self.answer,
-                "channel": self.channel, "at": self.at.isoformat() if self.at else None}
+                "channel": self.channel, "at": self.at.isoformat() if self.at else None, "best_id": self.best_id}
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ def read_gap_log(path: Path, since: datetime | None = None) -> tuple[list[GapQue
         if not text or (since is not None and at is not None and at < since):
             continue
         questions.append(GapQuestion(redact(text), "gap", f"{path.name}:{number}", at,
-                                     channel=str(record.get("channel") or "")))
+                                     channel=str(record.get("channel") or ""),
+                                     best_id=str(record["best_id"]) if record.get("best_id") else None))
     return questions, warnings
 
 
@@ -250,7 +253,10 @@ def _covered_by(pipeline: Pipeline, group: GapCluster) -> str | None:
         return None
     retrieval = pipeline.retriever.search(group.representative)
     grounded = [p for p in pipeline.retriever.grounded_passages(retrieval) if p.kind not in ("guideline", "policy")]
-    if not grounded:
+    # The entry that was already closest when the gap was logged did not answer it then: only a new best
+    # entry counts as covering the question now.
+    seen = {q.best_id for q in group.questions if q.best_id}
+    if not grounded or grounded[0].id in seen:
         return None
     answers = group.answers
     if not answers:
