@@ -156,7 +156,7 @@ def _ago(when: datetime | None) -> str:
 
 def _line(item: ReviewItem) -> str:
     preview = " ".join(item.text.split())
-    preview = preview[:60] + ("..." if len(preview) > 60 else "")
+    preview = preview[:60] + ("..." if len(preview) > 60 else "") if preview else "(no text yet: write the reply)"
     return (
         f"{item.id:>5}  {item.status:<9} {item.kind:<12} P{item.priority}  {item.channel:<9} "
         f"{(item.author or '-')[:16]:<16} {(item.assignee or '-')[:12]:<12} {_ago(item.received_at):>4}  "
