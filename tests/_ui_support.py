@@ -59,12 +59,17 @@ class UiWorld:
     admin: FirstRun
 
 
-def make_world(data_dir: Path, *, replies: list[str] | None = None) -> UiWorld:
-    """A pipeline over the sample knowledge base (indexed) with a first-run admin, an agent and a reviewer."""
+def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0) -> UiWorld:
+    """A pipeline over the sample knowledge base (indexed) with a first-run admin, an agent and a reviewer;
+    with ``demo_cases``, a month of simulated history (the community demo) first."""
     settings = load_settings(data_dir=data_dir, kb_dir=KB)
     chat = FakeChat(replies=replies or [REPLY])
     pipeline = build_pipeline(settings, chat=chat, embedder=HashEmbeddings(), triager=RuleTriager())
     pipeline.ingest()
+    if demo_cases:
+        from copilot.community.demo import seed_demo
+
+        seed_demo(pipeline, cases=demo_cases, days=30)  # only into a queue without users
     admin = ensure_admin(pipeline.queue, settings)
     assert admin is not None
     pipeline.queue.add_user(AGENT, "agent", password=AGENT_PW, by=admin.name)

@@ -10,10 +10,10 @@ import pytest
 from _ui_support import AGENT, COMPLAINT, CRISIS, REVIEWER, REWRITE, UiWorld, make_world
 
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
+from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
 from copilot.ui import render
 from copilot.ui.auth import MAX_FAILURES, LoginGuard, ensure_admin, initial_password_pending, password_file
-from copilot.ui.insights import compute_insights
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_a_crisis_is_escalated_and_tops_the_inbox(fresh: UiWorld) -> None:
     rows = h.inbox(fresh.pipeline, AGENT)
     assert [r.case_id for r in rows] == [item.case_id, calm.case_id]
     assert rows[0].crisis and rows[0].item_status == "escalated" and not rows[1].crisis
-    assert render.inbox_rows(rows)[0][0] == "🚨 CRISIS"
+    assert render.inbox_rows(rows)[0][0] == "⚠ CRISIS"
     reviewer_view = h.review_list(fresh.pipeline, REVIEWER)
     assert reviewer_view[0].id == item.id
 
@@ -262,30 +262,54 @@ def test_reindex_is_for_leads_and_reports_progress(world: UiWorld) -> None:
     assert "Indexed" in render.ingest_md(report)
 
 
-# Insights ----------------------------------------------------------------------------------------------
+# Community and insights -------------------------------------------------------------------------------
 
 
-def test_insights_count_the_work(fresh: UiWorld) -> None:
+def test_starters_are_drafted_into_the_queue_and_listed(fresh: UiWorld) -> None:
+    drafted = ch.draft_starters(fresh.pipeline, AGENT, "", 2, "", "forum")
+    assert len(drafted.items) == 2
+    assert {i.kind for i in drafted.items} == {"starter"} and {i.status for i in drafted.items} == {"pending"}
+    listed = ch.community_items(fresh.pipeline, AGENT)
+    assert [i.id for i in listed] == sorted((i.id for i in drafted.items), reverse=True)
+    assert "Drafted 2 discussion starters" in render.drafted_md("discussion starters", drafted.items, drafted.notes)
+    with pytest.raises(UserError, match="between 1 and"):
+        ch.draft_starters(fresh.pipeline, AGENT, "", 0, "", "forum")
+    approved = h.approve(fresh.pipeline, REVIEWER, drafted.items[0].id, drafted.items[0].version)
+    assert approved.status == "approved"  # the same review flow as a reply
+
+
+def test_outreach_and_opt_out_need_a_known_member(fresh: UiWorld) -> None:
+    assert ch.promoters(fresh.pipeline, AGENT, scan=True) == []
+    with pytest.raises(UserError, match="pick a promoter"):
+        ch.draft_outreach(fresh.pipeline, AGENT, "  ")
+    with pytest.raises(CopilotError, match="not in the promoter registry"):
+        ch.draft_outreach(fresh.pipeline, AGENT, "nobody")
+    recorded = ch.opt_out(fresh.pipeline, AGENT, "@nobody", "asked us not to")
+    assert recorded.promoter.opted_out and not recorded.promoter.contactable  # known before any scan
+    with pytest.raises(UserError, match="opted out"):
+        ch.draft_outreach(fresh.pipeline, AGENT, "nobody")
+    assert ch.draft_faq_proposals(fresh.pipeline, AGENT).items == ()
+
+
+def test_the_insights_report_counts_the_work(fresh: UiWorld) -> None:
     a = submitted(fresh)
-    b = submitted(fresh, edit=COMPLAINT[:0] + "@dana_k We're on it: turn the dimmer up and dim in the app.")
+    b = submitted(fresh, edit="@dana_k We're on it: turn the dimmer up and dim in the app.")
     crisis = h.draft_reply(fresh.pipeline, AGENT, CRISIS, "email").draft
     h.submit_reply(fresh.pipeline, AGENT, crisis, crisis.text)
     h.approve(fresh.pipeline, REVIEWER, a.id, a.version)
     h.reject(fresh.pipeline, REVIEWER, b.id, b.version, "too blunt")
     h.publish(fresh.pipeline, REVIEWER)
-    data = h.insights(fresh.pipeline, AGENT)
-    assert data.total == 3 and data.crises == 1 and data.posted == 1
-    assert data.by_message_kind == {"complaint": 2, "crisis": 1}
-    assert data.by_channel == {"twitter": 2, "email": 1}
-    assert data.acceptance_rate == 0.5 and data.unedited_rate == 1.0 and data.edit_distance_mean == 0
-    assert data.response_s_p50 is not None and data.response_s_p50 >= 0
-    assert data.headline()["acceptance rate"] == "50%"
-    assert 'id="insight-metrics"' in render.insights_md(data)
-
-
-def test_insights_of_an_empty_queue() -> None:
-    data = compute_insights([])
-    assert data.total == 0 and data.acceptance_rate is None and data.headline()["response time p50"] == "-"
+    report = ch.insights_report(fresh.pipeline, AGENT, "7d")
+    metrics = render.report_metrics(report.data)
+    assert metrics["cases"] == "3" and metrics["crises escalated"] == "1"
+    assert metrics["acceptance rate"] == "50%" and metrics["accepted unedited"] == "100%"
+    assert set(report.figures) >= {"volume", "acceptance"}
+    page = render.report_html(metrics, report.figures)
+    assert 'id="insight-metrics"' in page and page.count("data:image/png;base64,") == len(report.figures)
+    with pytest.raises(UserError, match="unknown period"):
+        ch.insights_report(fresh.pipeline, AGENT, "forever")
+    with pytest.raises(PermissionDenied):
+        ch.insights_report(fresh.pipeline, "mallory", "7d")
 
 
 # Users, passwords and logins ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -36,12 +37,21 @@ def run_ui(args: argparse.Namespace) -> int:
     elif initial_password_pending(settings, "admin"):
         print(f"The first-run admin password is still in {password_file(settings)}: log in as admin and "
               "change it.", file=sys.stderr, flush=True)
-    # The page comes up at once; the index, the triager and the chat model load behind it.
-    warmup = Warmup(pipeline, ingest=not args.no_ingest).start()
-    print(f"copilot web app on {url} (Ctrl+C to stop); loading the models in the background", file=sys.stderr,
-          flush=True)
+    warmup = Warmup(pipeline, ingest=not args.no_ingest)
     try:
-        launch(pipeline, host=args.host, port=args.port, warmup=warmup, block=True, quiet=True)
+        demo = launch(pipeline, host=args.host, port=args.port, warmup=warmup, block=False, quiet=True)
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc}") from exc
+    # The page is up; the index, the triager and the chat model load behind it (started only now, so their
+    # imports don't slow the server's start on a small machine).
+    warmup.start()
+    print(f"copilot web app on {url} (Ctrl+C to stop); loading the models in the background", file=sys.stderr,
+          flush=True)
+    demo.block_thread()
+    if warmup.pending():
+        # A model still loading in native code aborts the interpreter's teardown ("terminate called ..."):
+        # leave at once instead; everything the app wrote is committed already.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

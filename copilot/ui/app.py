@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
+from copilot.community.report import default_out_dir
 from copilot.config import CHANNELS
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
 from copilot.guardrails import parse_reply
 from copilot.queue.records import ITEM_KINDS, ROLES
+from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
 from copilot.ui import render as r
 from copilot.ui.auth import LOGIN_MESSAGE, LoginGuard
-from copilot.ui.charts import insight_charts
 from copilot.ui.community import build_community_tab
 from copilot.ui.samples import SAMPLES
 from copilot.ui.warmup import Warmup
@@ -119,9 +120,11 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                 gr.Markdown("Open cases, crises first, then by priority and how long they have waited.")
                 inbox_refresh = gr.Button("Refresh", size="sm", elem_id="inbox-refresh")
                 inbox_table = gr.Dataframe(headers=r.INBOX_HEADERS, interactive=False, wrap=True,
-                                           elem_id="inbox-table", label="Inbox")
+                                           elem_id="inbox-table", label="Inbox",
+                                           column_widths=["10%", "6%", "6%", "9%", "8%", "10%", "35%", "7%", "9%"])
                 with gr.Row():
-                    case_pick = gr.Dropdown(label="Pick a case", choices=[], elem_id="case-pick", scale=4)
+                    case_pick = gr.Dropdown(label="Pick a case", choices=[], elem_id="case-pick", scale=4,
+                                            allow_custom_value=True)
                     case_open = gr.Button("Open in Reply", elem_id="case-open", scale=1)
                 inbox_msg = gr.HTML(elem_id="inbox-msg")
                 gr.Markdown("#### Your recent drafts")
@@ -146,13 +149,13 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                         reply_box = gr.Textbox(label="Draft (edit freely before submitting)", lines=6,
                                                interactive=True, elem_id="reply-text")
                         draft_status = gr.HTML(elem_id="draft-status")
-                        with gr.Row():
+                        with gr.Row(equal_height=True):
                             shorter = gr.Button("Shorter", size="sm", elem_id="rw-shorter")
                             warmer = gr.Button("Warmer", size="sm", elem_id="rw-warmer")
                             formal = gr.Button("More formal", size="sm", elem_id="rw-formal")
-                            language = gr.Textbox(show_label=False, placeholder="Language, e.g. Spanish",
-                                                  elem_id="rw-language", scale=2)
-                            translate = gr.Button("Translate", size="sm", elem_id="rw-translate")
+                            translate = gr.Button("Translate to", size="sm", elem_id="rw-translate")
+                            language = gr.Textbox(show_label=False, placeholder="e.g. Spanish", elem_id="rw-language",
+                                                  container=False, min_width=120)
                         submit_btn = gr.Button("Submit for approval", variant="primary", elem_id="submit-btn")
                         reply_msg = gr.HTML(elem_id="reply-msg")
                     with gr.Column(scale=2):
@@ -170,9 +173,11 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                                               elem_id="review-kind")
                     review_refresh = gr.Button("Refresh", size="sm", elem_id="review-refresh")
                 review_table = gr.Dataframe(headers=r.REVIEW_HEADERS, interactive=False, wrap=True,
-                                            elem_id="review-table", label="Review queue")
+                                            elem_id="review-table", label="Review queue",
+                                            column_widths=r.REVIEW_WIDTHS)
                 with gr.Row():
-                    item_pick = gr.Dropdown(label="Pick an item", choices=[], elem_id="item-pick", scale=4)
+                    item_pick = gr.Dropdown(label="Pick an item", choices=[], elem_id="item-pick", scale=4,
+                                            allow_custom_value=True)
                     item_load = gr.Button("Load", elem_id="item-load", scale=1)
                 detail_html = gr.HTML(elem_id="item-detail")
                 with gr.Row():
@@ -199,11 +204,13 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                 publish_btn = gr.Button("Publish approved", variant="primary", elem_id="publish-btn")
                 publish_msg = gr.HTML(elem_id="publish-msg")
                 outbox_table = gr.Dataframe(headers=r.OUTBOX_HEADERS, interactive=False, wrap=True,
-                                            elem_id="outbox-table", label="Outbox")
+                                            elem_id="outbox-table", label="Outbox",
+                                            column_widths=["5%", "7%", "8%", "9%", "41%", "11%", "8%", "11%"])
 
             # Community ----------------------------------------------------------------------------
             with gr.Tab("Community", id="community", elem_id="tab-community") as tab_community:
-                build_community_tab(pipeline, call)
+                community_review, community_refresh, community_outputs = build_community_tab(
+                    pipeline, call, failure, username, wait_for)
 
             # Knowledge ----------------------------------------------------------------------------
             with gr.Tab("Knowledge", id="knowledge", elem_id="tab-knowledge") as tab_knowledge:
@@ -227,14 +234,12 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
 
             # Insights -----------------------------------------------------------------------------
             with gr.Tab("Insights", id="insights", elem_id="tab-insights") as tab_insights:
-                insights_refresh = gr.Button("Refresh", size="sm", elem_id="insights-refresh")
-                metrics_html = gr.HTML(elem_id="insights-metrics")
                 with gr.Row():
-                    chart_kind = gr.Plot(show_label=False, elem_id="chart-kind")
-                    chart_channel = gr.Plot(show_label=False, elem_id="chart-channel")
-                with gr.Row():
-                    chart_status = gr.Plot(show_label=False, elem_id="chart-status")
-                    chart_day = gr.Plot(show_label=False, elem_id="chart-day")
+                    period = gr.Dropdown(label="Period", choices=list(ch.PERIODS), value="7d", elem_id="insights-period")
+                    insights_refresh = gr.Button("Refresh", size="sm", elem_id="insights-refresh")
+                report_view = gr.HTML(elem_id="insights-report")
+                issues_md = gr.Markdown(elem_id="insights-issues")
+                report_file = gr.File(label="The full report (HTML)", elem_id="insights-file", interactive=False)
                 insights_msg = gr.HTML(elem_id="insights-msg")
 
             # Account and users --------------------------------------------------------------------
@@ -339,7 +344,8 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
             except Exception as exc:  # noqa: BLE001 - the UI's boundary
                 yield failure(exc, outputs, outputs - 1)
         draft_btn.click(on_draft, [message, channel, author, inbound_state],
-                        [triage_html, reply_box, draft_status, sources_html, draft_state, inbound_state, reply_msg])
+                        [triage_html, reply_box, draft_status, sources_html, draft_state, inbound_state, reply_msg],
+                        api_name="draft")
 
         def rewriter(action: str) -> Callable[..., Iterator[Any]]:
             def on_rewrite(text: str, chan: str, lang: str, request: gr.Request) -> Iterator[Any]:
@@ -370,12 +376,13 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                         *inbox_outputs(user))
             return call(request, 5, 1, run)
         submit_btn.click(on_submit, [draft_state, reply_box], [draft_state, reply_msg, inbox_table, case_pick,
-                                                               mine_table])
+                                                               mine_table], api_name="submit")
 
         # Review
-        def review_outputs(user: str, status: str, kind: str) -> tuple[Any, Any]:
+        def review_outputs(user: str, status: str, kind: str, current: Any = None) -> tuple[Any, Any]:
             items = h.review_list(pipeline, user, status, kind)
-            return r.review_rows(items), gr.Dropdown(choices=r.item_choices(items))
+            shown = items if current is None or current.id in {i.id for i in items} else [current, *items]
+            return r.review_rows(items), gr.Dropdown(choices=r.item_choices(shown))
 
         def detail_outputs(user: str, item_id: int | None) -> tuple[Any, ...]:
             d = h.review_detail(pipeline, user, item_id)
@@ -397,7 +404,7 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
         def review_action(verb: str, act: Callable[..., Any]) -> Callable[..., Any]:
             def on_action(item_id: int | None, version: int | None, text: str, why: str, status: str, kind: str,
                           request: gr.Request) -> Any:
-                n = 10
+                n = len(action_out)
 
                 def run(user: str) -> Any:
                     try:
@@ -405,10 +412,11 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                     except ConflictError as exc:
                         # Show the item as it is now, and say plainly that nothing was applied.
                         fresh = detail_outputs(user, item_id)
-                        return (*fresh, *review_outputs(user, status, kind),
+                        current = pipeline.queue.get(int(item_id)) if item_id is not None else None
+                        return (*fresh, *review_outputs(user, status, kind, current),
                                 r.error_md(f"Conflict: {exc}. The item is reloaded as it is now."))
                     fresh = detail_outputs(user, item.id)
-                    return (*fresh, *review_outputs(user, status, kind),
+                    return (*fresh, *review_outputs(user, status, kind, item),
                             r.ok_md(f"Item #{item.id} {verb}: now {item.status} (version {item.version})."))
                 return call(request, n, n - 1, run)
             return on_action
@@ -416,11 +424,11 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
         action_in = [item_pick, version_state, item_text, reason, status_filter, kind_filter]
         action_out = [*detail_out, review_table, item_pick, review_msg]
         approve_btn.click(review_action("approved", lambda u, i, v, t, _w: h.approve(pipeline, u, i, v, t)),
-                          action_in, action_out)
+                          action_in, action_out, api_name="approve")
         save_btn.click(review_action("saved", lambda u, i, v, t, _w: h.save_edit(pipeline, u, i, v, t)),
                        action_in, action_out)
         reject_btn.click(review_action("rejected", lambda u, i, v, _t, w: h.reject(pipeline, u, i, v, w)),
-                         action_in, action_out)
+                         action_in, action_out, api_name="reject")
         reopen_btn.click(review_action("reopened", lambda u, i, v, _t, _w: h.reopen(pipeline, u, i, v)),
                          action_in, action_out)
 
@@ -431,7 +439,7 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                         *review_outputs(user, status, kind))
             return call(request, 4, 0, run)
         publish_btn.click(on_publish, [status_filter, kind_filter], [publish_msg, outbox_table, review_table,
-                                                                     item_pick])
+                                                                     item_pick], api_name="publish")
 
         def on_review_tab(status: str, kind: str, request: gr.Request) -> Any:
             def run(user: str) -> Any:
@@ -478,15 +486,22 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
         reindex_btn.click(on_reindex, None, reindex_msg)
 
         # Insights
-        def on_insights(request: gr.Request) -> Any:
+        def on_insights(since: str, request: gr.Request) -> Any:
             def run(user: str) -> Any:
-                data = h.insights(pipeline, user)
-                return (r.insights_md(data), *insight_charts(data), "")
-            return call(request, 6, 5, run)
-        insights_refresh.click(on_insights, None, [metrics_html, chart_kind, chart_channel, chart_status,
-                                                   chart_day, insights_msg])
-        tab_insights.select(on_insights, None, [metrics_html, chart_kind, chart_channel, chart_status, chart_day,
-                                                insights_msg])
+                report = ch.insights_report(pipeline, user, since)
+                paths = report.write(default_out_dir(pipeline, report))
+                return (r.report_html(r.report_metrics(report.data), report.figures), r.top_issues_md(report.data),
+                        str(paths["html"]), "")
+            return call(request, 4, 3, run)
+        insights_outputs = [report_view, issues_md, report_file, insights_msg]
+        insights_refresh.click(on_insights, period, insights_outputs)
+        period.change(on_insights, period, insights_outputs)
+        tab_insights.select(on_insights, period, insights_outputs)
+
+        # Community (its own callbacks are in copilot.ui.community)
+        tab_community.select(community_refresh, None, community_outputs)
+        community_review.click(lambda: gr.Tabs(selected="review"), None, tabs).then(
+            on_review_refresh, [status_filter, kind_filter], [review_table, item_pick, review_msg])
 
         # Account and users
         def on_password(current: str, new: str, again: str, request: gr.Request) -> Any:
@@ -533,5 +548,6 @@ def launch(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 7860, war
         auth=LoginGuard(pipeline.queue), auth_message=LOGIN_MESSAGE, server_name=host, server_port=port,
         prevent_thread_lock=not block, share=False, ssr_mode=False, mcp_server=False, show_error=False,
         quiet=quiet, footer_links=["settings"], run_history=False, theme=THEME, css=r.CSS,
+        allowed_paths=[str(pipeline.settings.data_dir / "reports")],  # the insights report's download
     )
     return demo

@@ -22,7 +22,6 @@ from copilot.queue import ReviewItem, build_publisher
 from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, User
 from copilot.types import Draft, Entry, Inbound, Passage
 from copilot.ui.auth import forget_initial_password, initial_password_pending
-from copilot.ui.insights import Insights, compute_insights
 from copilot.ui.views import (
     Account,
     CaseView,
@@ -78,7 +77,8 @@ def require(pipeline: Pipeline, user: str | None, screen: str) -> str:
     role = role_of(pipeline, user)
     if role not in SCREENS[screen]:
         allowed = " or ".join(sorted(SCREENS[screen]))
-        raise PermissionDenied(f"{user} is a {role}; {screen} is for {allowed}")
+        article = "an" if role[0] in "aeiou" else "a"
+        raise PermissionDenied(f"{user} is {article} {role}; {screen} is for {allowed}")
     return role
 
 
@@ -280,12 +280,17 @@ def approve(pipeline: Pipeline, user: str | None, item_id: int | None, version: 
     require(pipeline, user, "review")
     assert user is not None
     iid, ver = _item_id(item_id), _version(version)
+    item = pipeline.queue.get(iid)
     if text is not None:
         text = text.strip()
         if not text:
             raise UserError("the reply is empty: nothing to approve")
-        if text == pipeline.queue.get(iid).text.strip():
+        if text == item.text.strip():
             text = None
+    if item.kind == "faq_proposal":  # approving one writes it into the knowledge base, validated first
+        from copilot.ui.community_handlers import approve_faq_proposal
+
+        return approve_faq_proposal(pipeline, user, iid, ver, text)
     return pipeline.queue.approve(iid, by=user, version=ver, text=text)
 
 
@@ -438,29 +443,3 @@ def reset_password(pipeline: Pipeline, user: str | None, name: str, new: str) ->
     forget_initial_password(pipeline.settings, (name or "").strip())
 
 
-
-# Insights ---------------------------------------------------------------------------------------------
-
-
-def insights(pipeline: Pipeline, user: str | None) -> Insights:
-    """Volume, response and review times, acceptance and edit distance, from the whole queue."""
-    require(pipeline, user, "insights")
-    items = pipeline.queue.list_items(status=None, limit=1_000_000)
-    gaps_path = pipeline.settings.data_dir / "knowledge_gaps.jsonl"
-    gaps = 0
-    if gaps_path.exists():
-        gaps = sum(1 for line in gaps_path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return compute_insights(items, knowledge_gaps=gaps)
-
-
-# Community --------------------------------------------------------------------------------------------
-
-COMMUNITY_KINDS = ("starter", "outreach", "faq_proposal")
-
-
-def community_items(pipeline: Pipeline, user: str | None, *, limit: int = 100) -> list[ReviewItem]:
-    """Discussion starters, promoter outreach and FAQ proposals in the queue, newest first."""
-    require(pipeline, user, "community")
-    items = [i for i in pipeline.queue.list_items(status=None, limit=10_000) if i.kind in COMMUNITY_KINDS]
-    items.sort(key=lambda i: i.id, reverse=True)
-    return items[:limit]

@@ -3,6 +3,7 @@ escaped, since it is data and may hold markup."""
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -11,16 +12,17 @@ from typing import Any
 from copilot.index import IngestReport
 from copilot.queue.records import AuditEvent, PublishReport, ReviewItem, User
 from copilot.types import Draft, Entry, Passage, Triage
-from copilot.ui.insights import Insights
 from copilot.ui.views import Account, DiffPart, Gap, InboxRow, ReviewDetail, Source, seconds_since, triage_of
 
 INBOX_HEADERS = ["", "case", "prio", "status", "channel", "author", "message", "waiting", "owner"]
 REVIEW_HEADERS = ["", "item", "kind", "status", "prio", "channel", "author", "draft", "waiting", "by", "ver"]
+REVIEW_WIDTHS = ["8%", "5%", "8%", "8%", "5%", "8%", "10%", "33%", "6%", "6%", "3%"]
 OUTBOX_HEADERS = ["item", "status", "channel", "author", "text", "posted", "approved by", "external id"]
 MINE_HEADERS = ["item", "status", "channel", "draft", "reviewer note"]
 PASSAGE_HEADERS = ["id", "title", "kind", "official", "score"]
 GAP_HEADERS = ["asked", "question", "channel", "closest entry", "score", "last seen"]
 USER_HEADERS = ["name", "role", "can log in", "created"]
+PROMOTER_HEADERS = ["member", "score", "channels", "interests", "messages", "consent", "contactable", "last contact"]
 
 
 def esc(text: object) -> str:
@@ -40,11 +42,11 @@ def waited(seconds: float) -> str:
 
 
 def error_md(message: str) -> str:
-    return f'<div class="copilot-error" role="alert">⚠️ {esc(message)}</div>'
+    return f'<div class="copilot-error" role="alert">⚠ {esc(message)}</div>'
 
 
 def ok_md(message: str) -> str:
-    return f'<div class="copilot-ok">✅ {esc(message)}</div>'
+    return f'<div class="copilot-ok">✓ {esc(message)}</div>'
 
 
 def note_md(message: str) -> str:
@@ -70,7 +72,7 @@ def triage_html(triage: Triage | dict[str, Any] | None) -> str:
         return ""
     badges = []
     if triage.crisis:
-        badges.append(f'<span class="badge crisis">🚨 CRISIS · escalated · {esc(triage.crisis_reason or "")}</span>')
+        badges.append(f'<span class="badge crisis">⚠ CRISIS · escalated · {esc(triage.crisis_reason or "")}</span>')
     badges.append(f'<span class="badge prio-{triage.priority}">P{triage.priority} · {triage.priority_score:.0f}</span>')
     badges.append(f'<span class="badge">{esc(triage.kind)}</span>')
     badges.append(f'<span class="badge {esc(triage.sentiment)}">{esc(triage.sentiment)} '
@@ -126,13 +128,13 @@ def inbox_rows(rows: Iterable[InboxRow]) -> list[list[Any]]:
     out = []
     for r in rows:
         state = r.item_status or r.status
-        out.append(["🚨 CRISIS" if r.crisis else "", r.case_id, f"P{r.priority}", state, r.channel, r.author or "-",
+        out.append(["⚠ CRISIS" if r.crisis else "", r.case_id, f"P{r.priority}", state, r.channel, r.author or "-",
                     preview(r.text), waited(r.waiting_s), r.owner or "-"])
     return out
 
 
 def case_choices(rows: Iterable[InboxRow]) -> list[tuple[str, int]]:
-    return [(f"{'🚨 ' if r.crisis else ''}#{r.case_id} · P{r.priority} · {r.channel} · {preview(r.text, 50)}",
+    return [(f"{'⚠ ' if r.crisis else ''}#{r.case_id} · P{r.priority} · {r.channel} · {preview(r.text, 50)}",
              r.case_id) for r in rows]
 
 
@@ -140,14 +142,14 @@ def review_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
     now = datetime.now(UTC)
     out = []
     for i in items:
-        mark = "🚨" if i.status == "escalated" else ("✏️" if i.text != i.original_text else "")
+        mark = "⚠" if i.status == "escalated" else ("✎ edited" if i.text != i.original_text else "")
         out.append([mark, i.id, i.kind, i.status, f"P{i.priority}", i.channel, i.author or "-", preview(i.text, 70),
                     waited(seconds_since(i.received_at, now)), i.drafted_by, i.version])
     return out
 
 
 def item_choices(items: Iterable[ReviewItem]) -> list[tuple[str, int]]:
-    return [((f"{'🚨 ' if i.status == 'escalated' else ''}#{i.id} · {i.status} · {i.kind} · P{i.priority} · "
+    return [((f"{'⚠ ' if i.status == 'escalated' else ''}#{i.id} · {i.status} · {i.kind} · P{i.priority} · "
               f"{preview(i.text, 48)}"), i.id) for i in items]
 
 
@@ -156,7 +158,7 @@ def mine_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
 
 
 def outbox_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
-    return [[i.id, i.status, i.channel, i.author or "-", preview(i.text, 90),
+    return [[i.id, i.status, i.channel, i.author or "-", i.text,
              i.posted_at.strftime("%Y-%m-%d %H:%M:%S") if i.posted_at else (i.error or "-"),
              i.approved_by or "-", i.external_id or "-"] for i in items]
 
@@ -200,7 +202,7 @@ def detail_html(detail: ReviewDetail) -> str:
 def publish_md(report: PublishReport) -> str:
     r = report
     text = (f"Posted {len(r.posted)}, failed {len(r.failed)}, already posted {len(r.duplicates)}, "
-            f"taken by another publisher {len(r.skipped)}.")
+            f"left to another publisher {len(r.skipped)}.")
     failures = "".join(f"<li>item #{item_id}: {esc(err)}</li>" for item_id, err in r.failed)
     if failures:
         return error_md(text) + f"<ul>{failures}</ul>"
@@ -244,10 +246,74 @@ def ingest_md(report: IngestReport) -> str:
 # Insights and users -----------------------------------------------------------------------------------
 
 
-def insights_md(data: Insights) -> str:
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
+
+
+def _minutes(value: Any) -> str:
+    if value is None:
+        return "-"
+    minutes = float(value)
+    if minutes < 1.5:
+        return f"{minutes * 60:.0f} s"
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def report_metrics(data: dict[str, Any]) -> dict[str, str]:
+    """The insights report's headline figures, formatted."""
+    cases, response, overall = data["cases"], data["response"], data["acceptance"]["overall"]
+    crises = data["volume"]["by_kind"].get("crisis", 0)
+    return {
+        "cases": str(cases["total"]),
+        "crises escalated": str(crises),
+        "resolved": _pct(cases.get("resolution_rate")),
+        "first response (median)": _minutes(response.get("first_response_minutes_median")),
+        "answered within 1 h": _pct(response.get("within_1h_share")),
+        "review time (median)": _minutes(response.get("review_minutes_median")),
+        "acceptance rate": _pct(overall.get("acceptance_rate")),
+        "accepted unedited": _pct(overall.get("unedited_share")),
+        "mean edit distance": "-" if overall.get("edit_distance_mean") is None
+        else f"{overall['edit_distance_mean']:.0f} chars",
+        "promoters": str(data["promoters"]["total"]),
+        "knowledge gaps": str(data["gaps"]["logged"]),
+    }
+
+
+def report_html(metrics: dict[str, str], figures: dict[str, bytes]) -> str:
+    """Metric cards, then the report's charts (inline PNGs: the page needs nothing from outside)."""
     cells = "".join(f'<div class="metric"><div class="value">{esc(v)}</div><div class="label">{esc(k)}</div></div>'
-                    for k, v in data.headline().items())
-    return f'<div class="metrics" id="insight-metrics">{cells}</div>'
+                    for k, v in metrics.items())
+    charts = "".join(f'<img class="chart" alt="{esc(name)}" data-chart="{esc(name)}" '
+                     f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+                     for name, png in figures.items())
+    return f'<div class="metrics" id="insight-metrics">{cells}</div><div class="charts">{charts}</div>'
+
+
+def top_issues_md(data: dict[str, Any]) -> str:
+    issues = data.get("top_issues") or []
+    if not issues:
+        return ""
+    lines = ["| issue | cases | negative |", "| --- | ---: | ---: |"]
+    lines += [f"| {esc(i['title'])} (`{esc(i['id'])}`) | {i['count']} | {_pct(i.get('negative_share'))} |"
+              for i in issues]
+    return "#### Top issues\n\n" + "\n".join(lines)
+
+
+# Community -------------------------------------------------------------------------------------------
+
+
+def promoter_rows(members: Iterable[Any]) -> list[list[Any]]:
+    return [[f"@{m.handle}", round(m.score, 2), ", ".join(m.channels), ", ".join(m.interests[:4]), m.messages,
+             m.consent, "opted out" if m.opted_out else ("yes" if m.contactable else "no"),
+             m.last_contacted_at.strftime("%Y-%m-%d") if m.last_contacted_at else "-"] for m in members]
+
+
+def drafted_md(what: str, items: Sequence[ReviewItem], notes: Sequence[str]) -> str:
+    ids = ", ".join(f"#{i.id}" for i in items)
+    head = (ok_md(f"Drafted {len(items)} {what} into the review queue ({ids}); a reviewer approves them on the "
+                  "Review screen.") if items else note_md(f"No {what} drafted."))
+    extra = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    return head + (f"<ul>{extra}</ul>" if extra else "")
 
 
 def user_rows(users: Iterable[User]) -> list[list[Any]]:
@@ -279,5 +345,7 @@ CSS = """
 blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px 10px; background: #f9fafb; }
 .metrics { display: flex; flex-wrap: wrap; gap: 10px; }
 .metric { border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px 14px; min-width: 130px; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 12px; }
+.charts img.chart { width: calc(50% - 6px); min-width: 420px; border: 1px solid #e5e7eb; border-radius: 8px; }
 .metric .value { font-size: 1.5em; font-weight: 700; } .metric .label { color: #6b7280; font-size: 0.85em; }
 """

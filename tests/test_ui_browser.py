@@ -1,0 +1,329 @@
+"""The web app in Debian's headless Chromium, against the real server on loopback (fake chat model and
+embeddings, the sample knowledge base). Screenshots of each main screen go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _ui_support import (
+    AGENT,
+    AGENT_PW,
+    COMPLAINT,
+    CRISIS,
+    REPO_ROOT,
+    REVIEWER,
+    REVIEWER_PW,
+    UiWorld,
+    make_world,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+CHROMIUM = os.environ.get("COPILOT_TEST_CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SHOTS = REPO_ROOT / "test-output" / "screenshots"
+WAIT_MS = 20_000
+
+if not (shutil.which(CHROMIUM) or Path(CHROMIUM).is_file()):
+    pytest.skip(f"Chromium not found at {CHROMIUM} (install it with scripts/system-deps.sh)",
+                allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+sync_api.expect.set_options(timeout=WAIT_MS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+    from copilot.ui.app import launch
+
+    world = make_world(tmp_path_factory.mktemp("ui-browser"))
+    port = free_port()
+    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", world
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Session:
+    """One user's browser context: its own cookies, outside requests blocked and counted."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.url = url
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.outside: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(WAIT_MS)
+
+    def _route(self, route: Any) -> None:
+        address = route.request.url
+        if address.startswith((self.url, "data:", "blob:")):
+            route.continue_()
+        else:  # the page must need nothing from outside this machine
+            self.outside.append(address)
+            route.abort()
+
+    def login(self, name: str, password: str) -> Any:
+        page = self.page
+        page.goto(self.url)
+        page.get_by_label("username").fill(name)
+        page.get_by_label("password").fill(password)
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#account")).to_contain_text(f"Logged in as {name}")
+        return page
+
+    def tab(self, name: str) -> None:
+        self.page.get_by_role("tab", name=name, exact=True).click()
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        assert not self.outside, f"the page asked for outside addresses: {self.outside}"
+        self.context.close()
+
+
+def expect(locator: Any) -> Any:
+    return sync_api.expect(locator)
+
+
+def pick(page: Any, dropdown: str, option: str | re.Pattern[str]) -> None:
+    """Choose an option of a Gradio dropdown by its label."""
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+@pytest.fixture
+def session(app: tuple[str, UiWorld], browser: Any) -> Iterator[Any]:
+    made: list[Session] = []
+
+    def open_session() -> Session:
+        made.append(Session(browser, app[0]))
+        return made[-1]
+
+    yield open_session
+    for s in made:
+        s.close()
+
+
+# Logging in --------------------------------------------------------------------------------------------
+
+
+def test_nothing_is_usable_without_logging_in(app: tuple[str, UiWorld], session: Any) -> None:
+    url, _world = app
+    with httpx.Client(base_url=url, timeout=10) as client:
+        assert client.get("/config").status_code == 401
+        assert client.get("/gradio_api/info").status_code == 401
+        assert client.post("/gradio_api/queue/join", json={"data": [], "fn_index": 0}).status_code == 401
+        assert client.post("/gradio_api/call/approve", json={"data": [1, "x", "", "all", "all"]}).status_code == 401
+        assert client.post("/login", data={"username": AGENT, "password": "wrong"}).status_code == 400
+    s = session()
+    s.page.goto(url)
+    expect(s.page.get_by_role("button", name="Login")).to_be_visible()
+    s.page.get_by_label("username").fill(AGENT)
+    s.page.get_by_label("password").fill("not-the-password")
+    s.page.get_by_role("button", name="Login").click()
+    expect(s.page.get_by_text("Incorrect credentials")).to_be_visible()
+    s.shot("01-login")
+
+
+# The acceptance flow -----------------------------------------------------------------------------------
+
+
+def test_draft_edit_submit_then_a_reviewer_approves_and_publishes(app: tuple[str, UiWorld], session: Any) -> None:
+    _url, world = app
+    agent = session()
+    page = agent.login(AGENT, AGENT_PW)
+    expect(page.get_by_role("tab", name="Review")).to_have_count(0)  # an agent has no review screen
+    agent.tab("Reply")
+    page.locator("#message textarea").fill(COMPLAINT)
+    page.locator("#author textarea").fill("@dana_k")
+    page.locator("#draft-btn").click()
+    expect(page.locator("#draft-status")).to_contain_text("confidence")
+    expect(page.locator("#triage")).to_contain_text("complaint")
+    expect(page.locator("#sources")).to_contain_text("kb-fix-bulb-flicker-dimmer")
+    expect(page.locator("#sources .source.cited")).to_have_count(1)
+    reply = page.locator("#reply-text textarea")
+    expect(reply).to_have_value(re.compile(r"^@dana_k Sorry about the flicker.*dimmer"))
+    agent.shot("02-reply-draft")
+
+    edited = reply.input_value() + " Reply here if it keeps flickering."
+    reply.fill(edited)
+    page.locator("#submit-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("Submitted as item #")
+    item_id = int(re.search(r"item #(\d+)", page.locator("#reply-msg").inner_text()).group(1))
+    assert world.pipeline.queue.get(item_id).text == edited
+    agent.tab("Inbox")
+    expect(page.locator("#inbox-table")).to_contain_text("@dana_k")
+    expect(page.locator("#mine-table")).to_contain_text("pending")
+    agent.shot("03-inbox")
+
+    reviewer = session()
+    page = reviewer.login(REVIEWER, REVIEWER_PW)
+    expect(page.get_by_role("tab", name="Review")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#review-table")).to_contain_text("@dana_k")
+    pick(page, "#item-pick", re.compile(rf"^#{item_id} "))
+    expect(page.locator("#item-head")).to_contain_text(f"Item #{item_id}")
+    expect(page.locator("#item-diff ins")).to_contain_text("keeps flickering")
+    expect(page.locator("#item-sources")).to_contain_text("kb-fix-bulb-flicker-dimmer")
+    reviewer.shot("04-review")
+    page.locator("#approve-btn").click()
+    expect(page.locator("#review-msg")).to_contain_text(f"Item #{item_id} approved")
+    page.locator("#publish-btn").click()
+    expect(page.locator("#publish-msg")).to_contain_text("Posted 1")
+    expect(page.locator("#outbox-table")).to_contain_text("keeps flickering")
+    expect(page.locator("#outbox-table")).to_contain_text("posted")
+    reviewer.shot("05-outbox")
+
+    item = world.pipeline.queue.get(item_id)
+    assert item.status == "posted" and item.approved_by == REVIEWER and item.text == edited
+    assert str(item_id) in world.pipeline.settings.outbox_path.read_text()
+
+
+def test_a_crisis_shows_as_escalated_and_tops_the_inbox(app: tuple[str, UiWorld], session: Any) -> None:
+    _url, _world = app
+    s = session()
+    page = s.login(AGENT, AGENT_PW)
+    s.tab("Reply")
+    page.locator("#message textarea").fill(CRISIS)
+    page.locator("#draft-btn").click()
+    expect(page.locator("#draft-status")).to_contain_text("ESCALATED")
+    expect(page.locator("#triage")).to_contain_text("CRISIS")
+    s.shot("06-crisis")
+    page.locator("#submit-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("escalated")
+    s.tab("Inbox")
+    first_row = page.locator("#inbox-table tbody tr").first
+    expect(first_row).to_contain_text("CRISIS")
+    expect(first_row).to_contain_text("escalated")
+    s.shot("07-inbox-crisis-first")
+
+
+def test_an_agent_cannot_approve_even_by_calling_the_server(app: tuple[str, UiWorld]) -> None:
+    from gradio_client import Client
+
+    url, world = app
+    from copilot.ui import handlers as h
+
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "twitter", "@dana_k")
+    item = h.submit_reply(world.pipeline, AGENT, result.draft, result.draft.text)
+    client = Client(url, auth=(AGENT, AGENT_PW), verbose=False, download_files=False)
+    outputs = client.predict(item.id, item.text, "", "pending,escalated", "all", api_name="/approve")
+    assert "alice is an agent" in str(outputs[-1])
+    assert world.pipeline.queue.get(item.id).status == "pending"
+
+
+def test_errors_are_messages_in_the_page(app: tuple[str, UiWorld], session: Any) -> None:
+    s = session()
+    page = s.login(AGENT, AGENT_PW)
+    s.tab("Reply")
+    page.locator("#draft-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("paste the customer's message first")
+    page.locator("#submit-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("draft a reply first")
+    assert "Traceback" not in page.content()
+
+
+# The other screens -------------------------------------------------------------------------------------
+
+
+def test_knowledge_community_and_insights_screens(app: tuple[str, UiWorld], session: Any) -> None:
+    s = session()
+    page = s.login(REVIEWER, REVIEWER_PW)
+    s.tab("Knowledge")
+    page.locator("#kb-query textarea").fill("bulb flickers on a dimmer switch")
+    page.locator("#kb-search").click()
+    expect(page.locator("#kb-results")).to_contain_text("kb-fix-bulb-flicker-dimmer")
+    expect(page.locator("#kb-entry")).to_contain_text("Bulb flickers or buzzes on a dimmer switch")
+    page.locator("#kb-reindex").click()
+    expect(page.locator("#kb-reindex-msg")).to_contain_text("Indexed")
+    s.shot("08-knowledge")
+
+    s.tab("Community")
+    page.locator("#starters-btn").click()
+    expect(page.locator("#starters-msg")).to_contain_text("Drafted 3 discussion starters")
+    expect(page.locator("#community-table")).to_contain_text("starter")
+    s.shot("09-community")
+
+    s.tab("Insights")
+    expect(page.locator("#insight-metrics")).to_contain_text("acceptance rate")
+    expect(page.locator("#insights-report img.chart").first).to_be_visible()
+    expect(page.locator("#insights-file a")).to_have_attribute("href", re.compile(r"report\.html$"))
+    s.shot("10-insights")
+
+
+def test_the_admin_is_asked_to_change_the_first_run_password(app: tuple[str, UiWorld], session: Any) -> None:
+    _url, world = app
+    s = session()
+    page = s.login("admin", world.admin.password)
+    expect(page.locator("#account")).to_contain_text("first-run password")
+    s.tab("Account")
+    expect(page.locator("#users-table")).to_contain_text(REVIEWER)
+    s.shot("11-account")
+
+
+# The README's screens: a month of simulated history ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+    from copilot.ui.app import launch
+
+    world = make_world(tmp_path_factory.mktemp("ui-demo"), demo_cases=150)
+    port = free_port()
+    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", world
+    finally:
+        demo.close()
+
+
+def test_the_screens_with_a_month_of_history(demo_app: tuple[str, UiWorld], browser: Any) -> None:
+    url, _world = demo_app
+    s = Session(browser, url)
+    try:
+        page = s.login(REVIEWER, REVIEWER_PW)
+        s.tab("Inbox")
+        page.locator("#inbox-refresh").click()
+        expect(page.locator("#inbox-table tbody tr")).not_to_have_count(0)
+        s.shot("20-demo-inbox")
+        s.tab("Review")
+        expect(page.locator("#review-table")).to_contain_text("pending")
+        s.tab("Community")
+        page.locator("#promoters-refresh").click()
+        expect(page.locator("#promoters-table")).to_contain_text("@")
+        s.shot("21-demo-community")
+        s.tab("Insights")
+        pick(page, "#insights-period", "30d")
+        expect(page.locator("#insight-metrics")).to_contain_text("150")
+        expect(page.locator("#insights-report img.chart")).to_have_count(4)
+        s.shot("22-demo-insights")
+    finally:
+        s.close()
