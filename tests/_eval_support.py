@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fakes import FakeChat
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from copilot.evaluation.dataset import load_support_cases
 from copilot.types import Inbound, Triage
-from fakes import FakeChat
 
 REPO = Path(__file__).resolve().parent.parent
 SUPPORT = REPO / "evals" / "datasets" / "support.jsonl"

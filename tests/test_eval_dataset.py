@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from _eval_support import KNOWLEDGE, REPO, SUPPORT, case, write_jsonl
+
 from copilot.config import CHANNELS
 from copilot.errors import UserError
 from copilot.evaluation.dataset import (

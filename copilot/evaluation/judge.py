@@ -24,7 +24,8 @@ from copilot.types import Draft
 ASPECTS = ("empathy", "helpfulness", "faithfulness")
 TEMPLATES = ("judge/system.j2", "judge/user.j2", "judge/retry.j2")
 JUDGE_MAX_TOKENS = 120
-_LINE = re.compile(r"^\s*\**\s*(EMPATHY|HELPFULNESS|FAITHFULNESS|REASON)\s*\**\s*[:=]\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+_LINE = re.compile(r"^\s*\**\s*(EMPATHY|HELPFULNESS|FAITHFULNESS|REASON)\s*\**\s*[:=]\s*\**\s*(.*?)\s*$",
+                   re.IGNORECASE | re.MULTILINE)
 
 
 def parse_verdict(raw: str) -> tuple[dict[str, Any] | None, str]:
