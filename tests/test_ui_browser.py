@@ -240,6 +240,27 @@ def test_an_agent_cannot_approve_even_by_calling_the_server(app: tuple[str, UiWo
     assert world.pipeline.queue.get(item.id).status == "pending"
 
 
+def test_a_stale_approval_is_a_clear_conflict(app: tuple[str, UiWorld], session: Any) -> None:
+    from copilot.ui import handlers as h
+
+    _url, world = app
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "facebook", None)
+    item = h.submit_reply(world.pipeline, AGENT, result.draft, result.draft.text)
+    s = session()
+    page = s.login(REVIEWER, REVIEWER_PW)
+    pick(page, "#item-pick", re.compile(rf"^#{item.id} "))
+    expect(page.locator("#item-head")).to_contain_text(f"version {item.version}")
+    # Meanwhile someone else edits the item.
+    changed = world.pipeline.queue.edit(item.id, item.text + " (edited meanwhile)", by="admin", version=item.version)
+    page.locator("#approve-btn").click()
+    expect(page.locator("#review-msg")).to_contain_text("Conflict")
+    expect(page.locator("#review-msg")).to_contain_text("nothing was applied")
+    expect(page.locator("#item-head")).to_contain_text(f"version {changed.version}")  # reloaded as it is now
+    expect(page.locator("#item-text textarea")).to_have_value(changed.text)
+    s.shot("12-conflict")
+    assert world.pipeline.queue.get(item.id).status == "pending"
+
+
 def test_errors_are_messages_in_the_page(app: tuple[str, UiWorld], session: Any) -> None:
     s = session()
     page = s.login(AGENT, AGENT_PW)

@@ -380,7 +380,8 @@ def test_customer_text_is_escaped_in_the_page(world: UiWorld) -> None:
 
 
 def test_the_app_builds_and_hides_unexpected_errors(world: UiWorld) -> None:
-    from copilot.ui.app import build_app, message_of
+    from copilot.ui.app import build_app
+    from copilot.ui.common import message_of
 
     demo = build_app(world.pipeline)
     assert demo.title == "Reply copilot"

@@ -7,24 +7,21 @@ is logged with its traceback on the server and shown only by its type.
 
 from __future__ import annotations
 
-import logging
-import queue as queue_mod
-import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from copilot.community.report import default_out_dir
 from copilot.config import CHANNELS
-from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
+from copilot.errors import ConflictError, UserError
 from copilot.guardrails import parse_reply
 from copilot.queue.records import ITEM_KINDS, ROLES
 from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
 from copilot.ui import render as r
 from copilot.ui.auth import LOGIN_MESSAGE, LoginGuard
+from copilot.ui.common import SKIP, call, failure, streamed, username
 from copilot.ui.community import build_community_tab
 from copilot.ui.samples import SAMPLES
 from copilot.ui.warmup import Warmup
@@ -32,70 +29,10 @@ from copilot.ui.warmup import Warmup
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 TITLE = "Reply copilot"
-SKIP = gr.skip
-_DONE = object()
 # Fonts the browser already has: the default theme would fetch web fonts from outside.
 THEME = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
                           font_mono=["ui-monospace", "Consolas", "monospace"])
-
-
-def message_of(exc: BaseException) -> str:
-    """A readable one-line message for any error; never a traceback."""
-    if isinstance(exc, CopilotError):
-        return str(exc)
-    log.error("unexpected error in the web app", exc_info=exc)
-    return f"Something went wrong ({type(exc).__name__}). The details are in the server log."
-
-
-def username(request: gr.Request | None) -> str:
-    name = getattr(request, "username", None) if request is not None else None
-    if not name:
-        raise PermissionDenied("log in first")
-    return str(name)
-
-
-def call(request: gr.Request | None, n: int, status: int, fn: Callable[[str], Any]) -> Any:
-    """Run ``fn(user)``; on an error leave every output as it is except ``status``, which shows the error."""
-    try:
-        return fn(username(request))
-    except Exception as exc:  # noqa: BLE001 - the UI's boundary: every error becomes a message
-        return failure(exc, n, status)
-
-
-def failure(exc: BaseException, n: int, status: int) -> Any:
-    message = message_of(exc)
-    gr.Warning(message)
-    out: list[Any] = [SKIP()] * n
-    out[status] = r.error_md(message)
-    return tuple(out) if n > 1 else out[0]
-
-
-def streamed(work: Callable[[Callable[[str], None]], T], every_s: float = 0.08) -> Iterator[tuple[str, T | None]]:
-    """Run ``work(on_token)`` in a thread; yield the text so far as tokens come, then ``(text, result)``."""
-    tokens: queue_mod.Queue[Any] = queue_mod.Queue()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = work(tokens.put)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
-            box["error"] = exc
-        finally:
-            tokens.put(_DONE)
-
-    threading.Thread(target=run, name="copilot-stream", daemon=True).start()
-    text, last = "", 0.0
-    while (token := tokens.get()) is not _DONE:
-        text += token
-        if time.monotonic() - last >= every_s:
-            last = time.monotonic()
-            yield text, None
-    if "error" in box:
-        raise box["error"]
-    yield text, box["result"]
 
 
 def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
@@ -209,8 +146,7 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
 
             # Community ----------------------------------------------------------------------------
             with gr.Tab("Community", id="community", elem_id="tab-community") as tab_community:
-                community_review, community_refresh, community_outputs = build_community_tab(
-                    pipeline, call, failure, username, wait_for)
+                community_review, community_refresh, community_outputs = build_community_tab(pipeline, wait_for)
 
             # Knowledge ----------------------------------------------------------------------------
             with gr.Tab("Knowledge", id="knowledge", elem_id="tab-knowledge") as tab_knowledge:
@@ -414,7 +350,7 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                         fresh = detail_outputs(user, item_id)
                         current = pipeline.queue.get(int(item_id)) if item_id is not None else None
                         return (*fresh, *review_outputs(user, status, kind, current),
-                                r.error_md(f"Conflict: {exc}. The item is reloaded as it is now."))
+                                r.error_md(f"Conflict: {exc}. It is reloaded below as it is now: check it, then retry."))
                     fresh = detail_outputs(user, item.id)
                     return (*fresh, *review_outputs(user, status, kind, item),
                             r.ok_md(f"Item #{item.id} {verb}: now {item.status} (version {item.version})."))

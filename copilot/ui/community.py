@@ -14,6 +14,7 @@ import gradio as gr
 from copilot.config import CHANNELS
 from copilot.ui import community_handlers as ch
 from copilot.ui import render as r
+from copilot.ui.common import call, failure, username
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
@@ -22,8 +23,7 @@ FORMATS = ("question", "poll", "challenge", "event", "ama")
 OUTREACH = ("thanks", "beta", "guest_post", "ama", "advocate")
 
 
-def build_community_tab(pipeline: Pipeline, call: Callable[..., Any], failure: Callable[..., Any],
-                        username: Callable[[Any], str], wait_for: Callable[[tuple[str, ...]], Iterator[str]]
+def build_community_tab(pipeline: Pipeline, wait_for: Callable[[tuple[str, ...]], Iterator[str]]
                         ) -> tuple[gr.Button, Callable[..., Any], list[Any]]:
     """The tab's components and callbacks (inside the caller's ``gr.Tab``); returns its "review them" button
     and its refresh callback with that callback's outputs, for the caller to wire across tabs."""
