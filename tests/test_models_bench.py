@@ -38,7 +38,7 @@ def test_bench_model_reports_real_numbers(
     monkeypatch.setenv("COPILOT_MODEL_PATH", str(embedded_model_path))
     unload_all()  # measure a cold start, as in a fresh process
 
-    assert main(["bench", "model", "--runs", "2", "--max-tokens", "8", "--json"]) == 0
+    assert main(["bench", "model", "--runs", "2", "--max-tokens", "8", "--raw-pairs", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
 
     assert result["runs"] == 2 and result["max_tokens"] == 8

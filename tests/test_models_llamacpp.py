@@ -206,17 +206,21 @@ def test_replies_are_reproducible_and_respect_stop_and_max_tokens(chat: LlamaCpp
 def test_json_schema_output_parses(chat: LlamaCppChat) -> None:
     schema = {
         "type": "object",
-        "properties": {"reply": {"type": "string"}, "citations": {"type": "array", "items": {"type": "string"}}},
-        "required": ["reply", "citations"],
+        "properties": {
+            "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+            "urgent": {"type": "boolean"},
+        },
+        "required": ["sentiment", "urgent"],
     }
     reply = chat.invoke(
-        [SUPPORT, HumanMessage('Answer as JSON with "reply" and "citations". My hub is offline.')],
-        response_format={"type": "json_schema", "json_schema": {"name": "draft", "schema": schema}},
-        max_tokens=120,
+        [SUPPORT, HumanMessage("Label this message as JSON: 'My hub is offline AGAIN, I am furious.'")],
+        response_format={"type": "json_schema", "json_schema": {"name": "labels", "schema": schema}},
+        max_tokens=40,
     )
 
     data = json.loads(str(reply.content))
-    assert isinstance(data["reply"], str) and isinstance(data["citations"], list)
+    assert data["sentiment"] in {"positive", "neutral", "negative"}
+    assert isinstance(data["urgent"], bool)
 
 
 @pytest.mark.e2e

@@ -119,7 +119,9 @@ def _timings(started: float, first: float | None, last: float | None, chunks: in
     }
 
 
-def run_model_bench(settings: Settings, *, runs: int = 20, max_tokens: int | None = None) -> dict[str, Any]:
+def run_model_bench(
+    settings: Settings, *, runs: int = 20, max_tokens: int | None = None, raw_pairs: int = RAW_PAIRS
+) -> dict[str, Any]:
     """Measure the embedded chat model through the adapter (and raw llama-cpp-python for comparison)."""
     max_tokens = max_tokens or settings.max_tokens
     path = resolve_model_path(settings)
@@ -129,7 +131,7 @@ def run_model_bench(settings: Settings, *, runs: int = 20, max_tokens: int | Non
         temperature=settings.temperature, seed=settings.seed,
     ).load()
     load_s = time.perf_counter() - started
-    prompts = bench_prompts(settings, 1 + runs + 2 * RAW_PAIRS)
+    prompts = bench_prompts(settings, 1 + runs + 2 * raw_pairs)
     cold_prompt, run_prompts, pair_prompts = prompts[0], prompts[1 : 1 + runs], prompts[1 + runs :]
 
     # Cold: nothing cached, the whole prompt is evaluated (this includes paging the weights in).
@@ -139,7 +141,7 @@ def run_model_bench(settings: Settings, *, runs: int = 20, max_tokens: int | Non
 
     # Adapter vs raw library on the same prompt text; different case numbers keep the cache state equal.
     raw, adapter = [], []
-    for i in range(RAW_PAIRS):
+    for i in range(raw_pairs):
         raw.append(_raw_run(chat, pair_prompts[2 * i], max_tokens))
         adapter.append(_adapter_run(chat, pair_prompts[2 * i + 1], max_tokens))
 
@@ -174,7 +176,7 @@ def run_model_bench(settings: Settings, *, runs: int = 20, max_tokens: int | Non
             "decode_tokens_per_s_p50": _percentile(column(warm, "decode_tokens_per_s"), 50),
         },
         "raw_vs_adapter": {
-            "pairs": RAW_PAIRS,
+            "pairs": raw_pairs,
             "raw_ttft_ms_p50": _percentile(column(raw, "ttft_ms"), 50),
             "adapter_ttft_ms_p50": _percentile(column(adapter, "ttft_ms"), 50),
             "raw_decode_tokens_per_s_p50": _percentile(column(raw, "decode_tokens_per_s"), 50),
