@@ -32,6 +32,8 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--cases", required=True, help="support cases JSONL (see evals/datasets/README.md)")
     p.add_argument("--limit", type=int, help="only the first N cases")
     p.add_argument("--kb", help="knowledge-base folder (default: settings kb_dir)")
+    p.add_argument("--model", choices=("configured", "extractive"), default="configured",
+                   help="draft with the configured chat model (default) or the deterministic extractive baseline")
     p.add_argument("--worst", type=int, default=5, help="how many of the worst cases to show (default 5)")
     add_json(p)
     p.set_defaults(func=run_eval_drafts)
@@ -132,7 +134,7 @@ def run_eval_drafts(args: argparse.Namespace) -> int:
     update, close = _progress(args)
     try:
         result = run_dataset(settings, Path(args.cases), out_root=None, limit=args.limit, progress=update,
-                             options={"command": "eval drafts"})
+                             backends=_backends(args, settings), options={"command": "eval drafts"})
     finally:
         close()
     worst = [{"id": r["id"], "score": r.get("score"), "failed": r.get("failed"), "error": r.get("error"),
@@ -159,7 +161,7 @@ def run_eval_compare(args: argparse.Namespace) -> int:
 
 
 def run_eval_gate(args: argparse.Namespace) -> int:
-    from copilot.evaluation.gate import format_gate, load_gate, record, run_gate
+    from copilot.evaluation.gate import check, format_gate, load_gate, record, run_gate
 
     path = Path(args.thresholds)
     gate = load_gate(path)
@@ -169,8 +171,12 @@ def run_eval_gate(args: argparse.Namespace) -> int:
     report = run_gate(settings, gate, root=path.parent, workspace=Path(args.workspace) if args.workspace else None,
                       out_root=Path(args.out) if args.out else None)
     if args.record:
-        record(gate, report, path)
+        recorded = record(gate, report, path)
+        for name, spec in recorded.sets.items():  # the verdict against the thresholds just written
+            checks = check(report["sets"][name]["metrics"], spec.thresholds)
+            report["sets"][name].update(checks=checks, ok=all(c["ok"] for c in checks))
+        report["ok"] = all(s["ok"] for s in report["sets"].values())
         report["recorded"] = str(path)
     emit(report, args.json, lambda r: format_gate(r) + (f"\nthresholds recorded in {r['recorded']}"
                                                          if r.get("recorded") else ""))
-    return 0 if report["ok"] or args.record else 1
+    return 0 if report["ok"] else 1

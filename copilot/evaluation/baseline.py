@@ -73,8 +73,9 @@ class ExtractiveChat(BaseChatModel):
             cited, unofficial = [pid], "unofficial" in attrs
         variables = {"kind": kind, "sentiment": sentiment, "unofficial": unofficial,
                      "private_channel": private.group(1).strip() if private else None}
-        frame = " ".join(self._templates().render("baseline/reply.j2", fix="", **variables).text.split())
-        budget = max(limit - len(frame) - 2, 0)
+        # The reply's length without the fix (a one-character stand-in), to know how much fix fits.
+        frame = " ".join(self._templates().render("baseline/reply.j2", fix="~", **variables).text.split())
+        budget = max(limit - len(frame) + 1, 0)
         fix = fit_length(fix, budget) if fix and budget >= 40 else ""
         reply = " ".join(self._templates().render("baseline/reply.j2", fix=fix, **variables).text.split())
         reply = fit_length(reply, limit)

@@ -55,7 +55,7 @@ class SentenceSupport:
     claim: bool
     supported: bool
     coverage: float
-    cosine: float
+    cosine: float | None  # None: not needed, the words decided
     best_id: str | None
     new_numbers: tuple[str, ...] = ()
 
@@ -90,42 +90,55 @@ class Grounder:
         # Contractions ("we'll", "that's") are function words, not claims.
         return [w for w in tokenize(sentence) if w not in said and "'" not in w]
 
-    def support(self, text: str, passages: Mapping[str, str], message: str) -> list[SentenceSupport]:
-        """Each sentence of ``text`` with its support from ``passages`` (cited id -> passage text)."""
+    def support(self, text: str, passages: Mapping[str, str], message: str, *,
+                full: bool = False) -> list[SentenceSupport]:
+        """Each sentence of ``text`` with its support from ``passages`` (cited id -> passage text).
+
+        The cosine is computed only where the words alone do not decide (``full``: for every claim, as
+        ``calibrate`` needs); elsewhere it is ``None``. Embedding is the expensive part of scoring.
+        """
         parts = sentences(_HANDLES.sub("", text.strip()))
         if not parts:
             return []
         passage_words = {pid: set(tokenize(body)) for pid, body in passages.items()}
-        units: list[tuple[str, str]] = []
-        for pid, body in passages.items():
-            # Sentences only: one long text in a batch would pad every short one to its length.
-            pieces = [s for s in sentences(" ".join(body.split())) if len(s) > 15] or [body]
-            units += [(pid, s) for s in pieces]
-        unit_vecs = self._embed([u for _, u in units]) if units else None
-        sent_vecs = self._embed(parts) if units else None
         cited_text = " ".join(passages.values())
-        out = []
-        for i, sentence in enumerate(parts):
+        rows: list[dict[str, Any]] = []
+        for sentence in parts:
             claim = self.claim_words(sentence, message)
             numbers = tuple(n for n in _NUMBER.findall(sentence)
                             if len(n) > 1 and n not in cited_text and n not in message)
-            if len(set(claim)) < self.min_claim_words and not numbers:
-                out.append(SentenceSupport(sentence, False, True, 1.0, 1.0, None))
-                continue
-            coverage, cosine, best = 0.0, 0.0, None
-            for pid, words in passage_words.items():
-                share = sum(w in words for w in claim) / len(claim) if claim else 1.0
-                if share > coverage:
-                    coverage, best = share, pid
-            if unit_vecs is not None and sent_vecs is not None:
-                sims = unit_vecs @ sent_vecs[i]
+            row: dict[str, Any] = {"sentence": sentence, "claim": len(set(claim)) >= self.min_claim_words
+                                   or bool(numbers), "numbers": numbers, "coverage": 1.0, "best": None}
+            if row["claim"]:
+                row["coverage"] = 0.0
+                for pid, words in passage_words.items():
+                    share = sum(w in words for w in claim) / len(claim) if claim else 1.0
+                    if share > row["coverage"]:
+                        row["coverage"], row["best"] = share, pid
+            rows.append(row)
+        undecided = [r for r in rows if r["claim"] and (full or (not r["numbers"]
+                                                                 and r["coverage"] < self.min_coverage))]
+        if undecided and passages:
+            units: list[tuple[str, str]] = []
+            for pid, body in passages.items():
+                # Sentences only: one long text in a batch would pad every short one to its length.
+                pieces = [s for s in sentences(" ".join(body.split())) if len(s) > 15] or [body]
+                units += [(pid, piece) for piece in pieces]
+            unit_vecs = self._embed([u for _, u in units])
+            sent_vecs = self._embed([r["sentence"] for r in undecided])
+            for r, vector in zip(undecided, sent_vecs, strict=True):
+                sims = unit_vecs @ vector
                 j = int(np.argmax(sims))
-                cosine = float(sims[j])
-                if best is None or coverage < self.min_coverage:
-                    best = units[j][0]
-            supported = not numbers and (coverage >= self.min_coverage or cosine >= self.min_cosine)
-            out.append(SentenceSupport(sentence, True, supported, round(coverage, 3), round(cosine, 3), best,
-                                       numbers))
+                r["cosine"] = float(sims[j])
+                if r["best"] is None or r["coverage"] < self.min_coverage:
+                    r["best"] = units[j][0]
+        out = []
+        for r in rows:
+            cosine = r.get("cosine")
+            supported = not r["claim"] or (not r["numbers"] and (
+                r["coverage"] >= self.min_coverage or (cosine is not None and cosine >= self.min_cosine)))
+            out.append(SentenceSupport(r["sentence"], r["claim"], supported, round(r["coverage"], 3),
+                                       None if cosine is None else round(cosine, 3), r["best"], r["numbers"]))
         return out
 
     def score(self, text: str, passages: Mapping[str, str], message: str) -> tuple[Score, list[SentenceSupport]]:
@@ -155,9 +168,9 @@ def calibrate(grounder: Grounder, pairs: Sequence[tuple[str, Mapping[str, str], 
     """
     rows: list[tuple[float, float, bool]] = []
     for text, passages, message, label in pairs:
-        for detail in grounder.support(text, passages, message):
+        for detail in grounder.support(text, passages, message, full=True):
             if detail.claim:
-                rows.append((detail.coverage, detail.cosine, label))
+                rows.append((detail.coverage, detail.cosine or 0.0, label))
     result: dict[str, Any] = {"n": len(rows), "n_supported": sum(r[2] for r in rows)}
     for index, name in ((0, "coverage"), (1, "cosine")):
         values = np.array([r[index] for r in rows])
