@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from copilot.config import load_settings
@@ -10,7 +11,7 @@ from copilot.errors import UserError
 
 
 def register(commands: Any, groups: dict[str, Any]) -> None:
-    """Add ``bench model``."""
+    """Add ``bench model``, ``bench retrieval`` and ``bench all``."""
     model = groups["bench"].add_parser(
         "model", help="time to first token, latency, tokens/s, prefix cache and memory of the embedded model"
     )
@@ -21,6 +22,22 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     model.add_argument("--threads", type=int, default=None, help="CPU threads (default: settings, all cores)")
     model.add_argument("--json", action="store_true", help="print machine-readable JSON")
     model.set_defaults(func=run_bench_model)
+
+    retrieval = groups["bench"].add_parser(
+        "retrieval", help="ingest throughput vs raw embedding, and query latency at 1k/10k/100k chunks")
+    retrieval.add_argument("--entries", type=int, default=1000, help="synthetic entries to ingest (default 1000)")
+    retrieval.add_argument("--scales", default="1000,10000,100000", help="index sizes in chunks, comma-separated")
+    retrieval.add_argument("--pool", type=int, default=1000,
+                           help="distinct entries embedded for real; bigger indexes hold variants of them")
+    retrieval.add_argument("--queries", type=int, default=50, help="timed queries per index size")
+    retrieval.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    retrieval.set_defaults(func=run_bench_retrieval)
+
+    every = groups["bench"].add_parser(
+        "all", help="every benchmark (retrieval, triage, drafts, model, queue, memory) in one table")
+    every.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not numbers to record")
+    every.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    every.set_defaults(func=run_bench_all)
 
 
 def run_bench_model(args: argparse.Namespace) -> int:
@@ -37,4 +54,35 @@ def run_bench_model(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     result = run_model_bench(settings, runs=args.runs, max_tokens=args.max_tokens, raw_pairs=args.raw_pairs)
     emit(result, args.json, format_model_bench)
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_bench_retrieval(args: argparse.Namespace) -> int:
+    from copilot.cli import emit
+    from copilot.evaluation.bench_retrieval import format_retrieval_bench, run_retrieval_bench
+
+    try:
+        scales = sorted({int(part) for part in args.scales.split(",") if part.strip()})
+    except ValueError:
+        raise UserError(f"--scales must be whole numbers separated by commas, not {args.scales!r}") from None
+    if not scales or min(scales) < 10:
+        raise UserError("--scales needs at least one size of 10 chunks or more")
+    if args.entries < 1 or args.pool < 1 or args.queries < 1:
+        raise UserError("--entries, --pool and --queries must be at least 1")
+    result = run_retrieval_bench(load_settings(), n_ingest=args.entries, scales=scales, pool_size=args.pool,
+                                 queries=args.queries, log=None if args.json else _log)
+    emit(result, args.json, format_retrieval_bench)
+    return 0
+
+
+def run_bench_all(args: argparse.Namespace) -> int:
+    from copilot.cli import emit
+    from copilot.evaluation.bench_all import format_all, run_all
+
+    result = run_all(load_settings(), quick=args.quick, log=None if args.json else _log)
+    emit(result, args.json, format_all)
     return 0
