@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -62,14 +63,16 @@ def good_starter(messages: list[BaseMessage]) -> str:
     facts = re.search(r"<facts>(.*?)</facts>", prompt, re.DOTALL)
     event = re.match(r"(.+?) on (\d+ \w+) \(", facts.group(1)) if facts else None
     if fmt in ("event", "ama") and event:
-        return f"POST: Join us for {event.group(1)} on {event.group(2)}! What questions would you bring?"
-    if fmt == "poll":
-        return f"POST: How do you feel about {topic}?\n- Love it\n- Still learning\n- Not tried yet"
-    if fmt == "challenge" and event:
-        return f"POST: {facts.group(1).split(': ', 1)[1]} Share yours this week!"
-    if fmt == "challenge":
-        return f"POST: This week, share a photo of your setup for {topic} and show us your ideas!"
-    return f"POST: What is your favourite tip about {topic}? Tell us below."
+        post = f"Join us for {event.group(1)} on {event.group(2)}! What questions would you bring?"
+    elif fmt == "poll":
+        post = f"How do you feel about {topic}?\n- Love it\n- Still learning\n- Not tried yet"
+    elif fmt == "challenge" and event:
+        post = f"{facts.group(1).split(': ', 1)[1]} Share yours this week!"
+    elif fmt == "challenge":
+        post = f"This week, share a photo of your setup for {topic} and show us your ideas!"
+    else:
+        post = f"What is your favourite tip about {topic}? Tell us below."
+    return json.dumps({"post": post})
 
 
 def labels(kind: str = "question", sentiment: str = "neutral", score: float = 0.0, **extra: Any) -> Triage:

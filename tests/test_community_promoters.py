@@ -28,8 +28,9 @@ from copilot.community.registry import Registry
 from copilot.errors import NotFoundError, UserError
 
 PRAISE = labels("praise", "positive", 0.8)
-THANKS = ("MESSAGE: Hi sunny_scenes, thank you for sharing your lovely lumio-strip setups and your warm words "
-          "about our lights. They brighten the whole community!")
+THANKS_TEXT = ("Hi sunny_scenes, thank you for sharing your lovely lumio-strip setups and your warm words "
+               "about our lights. They brighten the whole community!")
+THANKS = json.dumps({"message": THANKS_TEXT})
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_outreach_is_personal_queued_and_remembered(tmp_path: Path, index_templa
     scan_promoters(pipe, by="casey")
     item = draft_outreach(pipe, "@sunny_scenes", kind="thanks", by="casey")
     assert (item.kind, item.status, item.author, item.channel) == ("outreach", "pending", "@sunny_scenes", "instagram")
-    assert item.text == THANKS.removeprefix("MESSAGE: ") and not item.draft["needs_attention"]
+    assert item.text == THANKS_TEXT and not item.draft["needs_attention"]
     assert "outreach: thanks" in item.draft["flags"] and "send privately: a DM" in item.draft["flags"]
     prompt = pipe.chat.seen[0][1].content
     assert "Sunny_Scenes" in prompt and "3 positive posts" in prompt and "lumio-strip" in prompt

@@ -90,8 +90,8 @@ def test_answered_cluster_becomes_a_valid_entry_in_the_queue(tmp_path: Path, ind
 
 
 def test_invented_facts_fall_back_to_the_team_answer(tmp_path: Path, index_template: Path) -> None:
-    invented = ("TITLE: Outdoor strips\nQUESTION: Can I use a strip outside?\nANSWER: Yes, it is rated IP65 and lasts "
-                "10 years outdoors and we give a free replacement.")
+    invented = json.dumps({"title": "Outdoor strips", "question": "Can I use a strip outside?",
+                           "answer": "Yes, it is rated IP65 and lasts 10 years outdoors and we give a free replacement."})
     pipe = make_pipeline(tmp_path, index_template, kb=copy_kb(tmp_path), chat=FakeChat(replies=[invented]))
     resolved_gap(pipe)
     [draft] = draft_proposals(pipe, min_size=1).drafts

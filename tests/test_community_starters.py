@@ -93,10 +93,11 @@ def test_template_that_repeats_an_earlier_post_drops_the_topic(tmp_path: Path, i
 
 def test_bad_model_output_is_retried_with_the_problems(tmp_path: Path, index_template: Path) -> None:
     bad = "POST: @maria_77 call us on +44 20 7946 0958 and win 50 free bulbs! What's your favourite scene?"
-    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=[bad, "POST: Which scene do you use to relax?"]))
+    good = '{"post": "Which scene do you use to relax after a long day? Tell us below."}'
+    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=[bad, good]))
     run = draft_starters(pipe, n=1, topic="relaxing scenes", fmt="question", today=TODAY)
     [draft] = run.drafts
-    assert draft.text == "Which scene do you use to relax?"
+    assert draft.text == "Which scene do you use to relax after a long day? Tell us below."
     [retried] = [f for f in draft.flags if f.startswith("retried:")]
     for problem in ("personal data", "tags @maria_77", "offers win, free", "it states"):
         assert problem in retried
@@ -105,12 +106,28 @@ def test_bad_model_output_is_retried_with_the_problems(tmp_path: Path, index_tem
 
 
 def test_too_long_for_twitter_falls_back_within_the_limit(tmp_path: Path, index_template: Path) -> None:
-    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=["POST: " + "So many scenes to try? " * 20]))
+    rambling = "POST: Which of the " + "many, " * 60 + "scenes do you use?"
+    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=[rambling]))
     run = draft_starters(pipe, n=2, channel="twitter", today=TODAY)
     assert len(run.drafts) == 2
     for draft in run.drafts:
         assert len(draft.text) <= 280 and draft.channel == "twitter" and draft.needs_attention
         assert any("the limit is 280" in f for f in draft.flags)
+
+
+def test_long_posts_are_cut_at_a_sentence_and_repetition_is_refused(tmp_path: Path, index_template: Path) -> None:
+    long = ("Which scene do you use for movie night at home? We love seeing your setups. Tell us about the "
+            "colours, the brightness and the room. Do you dim the lights before the film starts, or keep a glow "
+            "behind the TV? Bonus points for a photo of the popcorn corner. We read every reply and share the "
+            "best ideas with the whole community each week.")
+    assert len(long) > 280
+    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=[json.dumps({"post": long})]))
+    [draft] = draft_starters(pipe, n=1, channel="twitter", topic="movie night", fmt="question", today=TODAY).drafts
+    assert len(draft.text) <= 280 and draft.text.endswith(".") and not draft.needs_attention
+    echo = json.dumps({"post": "What is your favourite scene? Tell us below. Tell us below. Tell us below."})
+    pipe = make_pipeline(tmp_path / "2", index_template, chat=FakeChat(replies=[echo]))
+    [draft] = draft_starters(pipe, n=1, topic="movie night", fmt="question", today=TODAY).drafts
+    assert draft.needs_attention and any("repeats itself" in f for f in draft.flags)
 
 
 def test_event_and_ama_posts_name_the_event_and_its_date(tmp_path: Path, index_template: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import select
 
 from copilot.errors import ProviderError, UserError
-from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, leaked_prompt
+from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, fit_length, leaked_prompt, sentences
 from copilot.knowledge import iter_files, load_knowledge
 from copilot.models.embeddings import as_matrix
 from copilot.pii import find_pii
@@ -74,6 +75,9 @@ def content_problems(text: str, *, limit: int, facts: str, system_prompt: str = 
     handles = [h for h in _HANDLE.findall(text) if h.lower().lstrip("@") not in allowed]
     if handles:
         problems.append(f"it tags {', '.join(handles[:3])}; never tag members")
+    said = [" ".join(re.findall(r"\w+", x.lower())) for x in sentences(text)]
+    if len(said) != len(set(said)):
+        problems.append("it repeats itself; say each thing once")
     reason = sensitive_reason(text)
     if reason and not sensitive_reason(facts):
         problems.append(f"it touches a sensitive topic: {reason}")
@@ -95,11 +99,58 @@ def content_problems(text: str, *, limit: int, facts: str, system_prompt: str = 
     return problems
 
 
-def label_value(raw: str, label: str) -> str:
-    """The text after ``LABEL:`` (the rest of the answer), or the whole answer without a label."""
-    match = re.search(rf"^\s*{label}\s*:\s*", raw, re.IGNORECASE | re.MULTILINE)
-    text = raw[match.end():] if match else raw
-    return text.strip().strip('"').strip()
+def json_format(name: str, fields: Sequence[str]) -> dict[str, Any]:
+    """An OpenAI-style ``response_format``: a JSON object with these string fields, all required."""
+    schema = {"type": "object", "properties": {f: {"type": "string"} for f in fields}, "required": list(fields),
+              "additionalProperties": False}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
+def answer_fields(raw: str, fields: Sequence[str]) -> tuple[dict[str, str], bool]:
+    """The string fields of a JSON answer, or of ``FIELD:`` lines; and whether the answer was cut off.
+
+    A JSON answer cut off by the token limit keeps the fields written so far.
+    """
+    start, end = raw.find("{"), raw.rfind("}")
+    if start >= 0:
+        try:
+            data = json.loads(raw[start:end + 1]) if end > start else None
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            return {f: str(data[f]).strip() for f in fields if isinstance(data.get(f), str)}, False
+        found: dict[str, str] = {}
+        for f in fields:
+            match = re.search(rf'"{f}"\s*:\s*"((?:[^"\\]|\\.)*)', raw, re.DOTALL)
+            if match:
+                try:
+                    found[f] = json.loads('"' + match.group(1).rstrip("\\") + '"').strip()
+                except json.JSONDecodeError:
+                    found[f] = match.group(1).strip()
+        if found:
+            return found, True
+    labels = "|".join(re.escape(f) for f in fields)
+    matches = list(re.finditer(rf"^\s*({labels})\s*:\s*", raw, re.IGNORECASE | re.MULTILINE))
+    if not matches:
+        return ({fields[0]: raw.strip().strip('"').strip()} if len(fields) == 1 else {}), False
+    parts: dict[str, str] = {}
+    for i, m in enumerate(matches):
+        stop = matches[i + 1].start() if i + 1 < len(matches) else len(raw)
+        parts.setdefault(m.group(1).lower(), raw[m.end():stop].strip().strip('"').strip())
+    return parts, False
+
+
+def trim_unfinished(text: str, limit: int, *, cut_off: bool) -> str:
+    """A text cut at the token limit loses its unfinished last sentence; one over ``limit`` is cut at a sentence."""
+    stripped = text.rstrip()
+    if cut_off and not re.search(r"[.!?)…]$", stripped):
+        parts = sentences(stripped)
+        stripped = " ".join(parts[:-1]) if len(parts) > 1 else stripped
+    if len(stripped) > limit and "\n" not in stripped:
+        cut = fit_length(stripped, limit)
+        if not cut.endswith("…"):  # whole sentences only; a mid-sentence cut stays too long and is rejected
+            stripped = cut
+    return stripped
 
 
 @dataclass(frozen=True)
@@ -127,11 +178,15 @@ class Outcome:
 Check = Callable[[str], tuple[str, list[str]]]
 
 
-def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int) -> str:
+def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int,
+              response_format: dict[str, Any] | None = None) -> str:
     """One streamed model call, joined; provider failures become ProviderError."""
     pieces: list[str] = []
+    options: dict[str, Any] = {"max_tokens": max_tokens}
+    if response_format and pipeline.settings.structured_output:
+        options["response_format"] = response_format
     try:
-        for chunk in pipeline.chat.stream(messages, max_tokens=max_tokens):
+        for chunk in pipeline.chat.stream(messages, **options):
             pieces.append(chunk.content if isinstance(chunk.content, str) else str(chunk.content))
     except (UserError, ProviderError):
         raise
@@ -141,14 +196,14 @@ def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int) 
 
 
 def generate_checked(pipeline: Pipeline, prompts: Prompts, system: Rendered, user: Rendered, check: Check,
-                     *, max_tokens: int) -> Outcome:
+                     *, max_tokens: int, response_format: dict[str, Any] | None = None) -> Outcome:
     """Ask the model, check the answer, retry once with the problems fed back; never raise on bad output."""
     start = time.perf_counter()
     messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
     first: list[str] = []
     problems: list[str] = []
     for attempt in range(1, 3):
-        raw = call_chat(pipeline, messages, max_tokens)
+        raw = call_chat(pipeline, messages, max_tokens, response_format)
         text, problems = check(raw)
         if attempt == 1:
             first = list(problems)

@@ -20,14 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
 from copilot.community.common import (
+    answer_fields,
     content_problems,
     generate_checked,
-    label_value,
+    json_format,
     load_entries,
     max_tokens_for,
     model_name,
     now_utc,
     prompts_for,
+    trim_unfinished,
 )
 from copilot.community.events import load_events, upcoming
 from copilot.community.registry import Promoter, Registry, Signals, normalise_handle
@@ -383,7 +385,8 @@ def _compose(pipeline: Pipeline, promoter: Promoter, kind: str, ama_facts: str) 
     source = " ".join([facts, quote, " ".join(promoter.interests), name, contributions])
 
     def check(raw: str) -> tuple[str, list[str]]:
-        text = label_value(raw, "MESSAGE")
+        fields, cut_off = answer_fields(raw, ("message",))
+        text = trim_unfinished(fields.get("message", ""), limit, cut_off=cut_off)
         problems = content_problems(text, limit=limit, facts=source, system_prompt=system.text,
                                     allow_handles=[promoter.handle])
         asks = _ASKS.findall(text)
@@ -394,7 +397,8 @@ def _compose(pipeline: Pipeline, promoter: Promoter, kind: str, ama_facts: str) 
             problems.append(f"make it personal: use their name ({name}) or what they care about")
         return text, problems
 
-    outcome = generate_checked(pipeline, prompts, system, user, check, max_tokens=max_tokens_for(pipeline, limit))
+    outcome = generate_checked(pipeline, prompts, system, user, check, max_tokens=max_tokens_for(pipeline, limit) + 8,
+                               response_format=json_format("message", ("message",)))
     text, template, template_hash = outcome.text, user.template, user.template_hash
     if not outcome.ok:
         fallback = prompts.render("community/outreach_fallback.j2", **variables,

@@ -29,15 +29,18 @@ from sqlalchemy.exc import IntegrityError
 
 from copilot.community.common import (
     Novelty,
+    answer_fields,
     cluster,
     content_problems,
     generate_checked,
+    json_format,
     keywords,
     load_entries,
     max_tokens_for,
     model_name,
     now_utc,
     prompts_for,
+    trim_unfinished,
 )
 from copilot.community.registry import applied_proposals
 from copilot.errors import KnowledgeError, UserError
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 
 GAP_LOG = "knowledge_gaps.jsonl"
 PLACEHOLDER = "ANSWER NEEDED"
+PROPOSAL_FIELDS = ("title", "question", "answer")
 CLUSTER_DISTANCE = 0.5
 MIN_EDIT_FOR_FIX = 25
 ANSWER_MAX_CHARS = 1200
@@ -302,7 +306,8 @@ def _draft_entry(pipeline: Pipeline, group: GapCluster, existing: set[str]) -> D
         source = " ".join(questions + answers)
 
         def check(raw: str) -> tuple[str, list[str]]:
-            parts = _labelled(raw)
+            parts, cut_off = answer_fields(raw, PROPOSAL_FIELDS)
+            parts["answer"] = trim_unfinished(parts.get("answer", ""), ANSWER_MAX_CHARS, cut_off=cut_off)
             problems = []
             title, question, answer = parts.get("title", ""), parts.get("question", ""), parts.get("answer", "")
             if not 5 <= len(title) <= 90:
@@ -314,7 +319,8 @@ def _draft_entry(pipeline: Pipeline, group: GapCluster, existing: set[str]) -> D
             return json.dumps(parts), problems
 
         outcome = generate_checked(pipeline, prompts, system, user, check,
-                                   max_tokens=max_tokens_for(pipeline, 600))
+                                   max_tokens=max_tokens_for(pipeline, 600) + 16,
+                                   response_format=json_format("entry", PROPOSAL_FIELDS))
         latency, outcome_ok = outcome.latency_ms, outcome.ok
         flags += outcome.flags()
         if outcome.ok:
@@ -339,15 +345,6 @@ def _draft_entry(pipeline: Pipeline, group: GapCluster, existing: set[str]) -> D
                  confidence=0.7 if answers and outcome_ok else 0.4, template=template, template_hash=template_hash,
                  latency_ms=latency, needs_attention=not (answers and outcome_ok), flags=tuple(flags),
                  knowledge_gap=True, kind="faq_proposal", model=model_name(pipeline) if answers else "")
-
-
-def _labelled(raw: str) -> dict[str, str]:
-    parts: dict[str, str] = {}
-    matches = list(re.finditer(r"^\s*(TITLE|QUESTION|ANSWER)\s*:\s*", raw, re.IGNORECASE | re.MULTILINE))
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(raw)
-        parts.setdefault(m.group(1).lower(), raw[m.end():end].strip().strip('"').strip())
-    return parts
 
 
 def _title(question: str) -> str:

@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from copilot.community.common import (
     Novelty,
+    answer_fields,
     cluster,
     content_problems,
     generate_checked,
+    json_format,
     keywords,
-    label_value,
     load_entries,
     max_tokens_for,
     model_name,
@@ -32,6 +33,7 @@ from copilot.community.common import (
     prompts_for,
     recent_texts,
     sensitive_reason,
+    trim_unfinished,
 )
 from copilot.community.events import Event, load_events, upcoming
 from copilot.draft import KnowledgeBook, plain
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 FORMATS: tuple[str, ...] = ("question", "poll", "challenge", "event", "ama")
 OPEN_FORMATS = ("question", "poll", "challenge")  # formats that need no calendar event
 STARTER_MAX_CHARS = 500
+STARTER_MIN_CHARS = 40
+STARTER_TARGET_CHARS = 280  # what the prompt asks for; up to STARTER_MAX_CHARS is accepted
 MAX_STARTERS = 20
 EVENT_WINDOW_DAYS = 60
 CONVERSATION_DAYS = 14
@@ -59,12 +63,14 @@ THEME_KINDS = ("faq", "workaround", "announcement")
 # Customer-service matters, not community conversation.
 TRANSACTIONAL_TAGS = frozenset({
     "orders", "shipping", "delivery", "tracking", "billing", "refunds", "returns", "pricing", "price-match",
+    "discounts", "promotions", "checkout", "payments", "gift-cards", "students", "international", "countries",
     "account", "login", "password", "2fa", "security", "privacy", "gdpr", "deletion", "warranty", "outage",
     "incident", "support-hours", "cancellation", "personal-data",
 })
 STARTER_TRIAGE = Triage(kind="conversation", sentiment="neutral", sentiment_score=0.0, priority=4,
                         priority_score=10.0, confidence=1.0)
 _OPTION = re.compile(r"^\s*(?:[-•*]|\d+[.)]|[A-Da-d][.)])\s+\S", re.MULTILINE)
+_ECHO = re.compile(r"</?facts>|^\s*(?:topic|channel|angle|format)\s*:|\bwrite an? \w+ post\b", re.IGNORECASE | re.MULTILINE)
 _STOP = frozenset({"the", "and", "for", "with", "our", "your", "from", "without"})
 _INVITE = re.compile(r"\b(?:share|post|show|try|join|submit|snap|send|tell|drop)\b", re.IGNORECASE)
 
@@ -358,14 +364,19 @@ class _Writer:
         """A draft, or None and the earlier post it would repeat."""
         topic, fmt = plan.topic, plan.fmt
         facts = topic.facts
+        target = min(self.limit, STARTER_TARGET_CHARS)
         user = self.prompts.render(
-            "community/starter_user.j2", fmt=fmt, channel=self.channel, style=self.style, max_chars=self.limit,
+            "community/starter_user.j2", fmt=fmt, channel=self.channel, style=self.style, max_chars=target,
             topic=topic.title, facts=facts, angle=plan.angle, hashtags=self.channel in ("twitter", "instagram"))
         source = f"{topic.title} {facts}"
 
         def check(raw: str) -> tuple[str, list[str]]:
-            text = label_value(raw, "POST")
-            problems = content_problems(text, limit=self.limit, facts=source, system_prompt=self.system.text)
+            fields, cut_off = answer_fields(raw, ("post",))
+            text = trim_unfinished(fields.get("post", ""), self.limit, cut_off=cut_off)
+            problems = content_problems(text, limit=self.limit, facts=source, system_prompt=self.system.text,
+                                        min_chars=STARTER_MIN_CHARS)
+            if _ECHO.search(text):
+                problems.append("it repeats the instructions (Topic, Channel, facts); write only the post")
             problems += format_problems(text, fmt, topic.event)
             duplicate = novelty.problem(text)
             if duplicate:
@@ -373,7 +384,8 @@ class _Writer:
             return text, problems
 
         outcome = generate_checked(self.pipeline, self.prompts, self.system, user, check,
-                                   max_tokens=max_tokens_for(self.pipeline, self.limit))
+                                   max_tokens=max_tokens_for(self.pipeline, target) + 8,
+                                   response_format=json_format("post", ("post",)))
         template, template_hash, text = user.template, user.template_hash, outcome.text
         if not outcome.ok:
             fallback = self.prompts.render(
