@@ -227,16 +227,20 @@ def test_a_crisis_shows_as_escalated_and_tops_the_inbox(app: tuple[str, UiWorld]
 
 
 def test_an_agent_cannot_approve_even_by_calling_the_server(app: tuple[str, UiWorld]) -> None:
-    from gradio_client import Client
-
-    url, world = app
+    """The approve endpoint itself refuses an agent: the role check is on the server, not in the layout."""
     from copilot.ui import handlers as h
 
+    url, world = app
     result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "twitter", "@dana_k")
     item = h.submit_reply(world.pipeline, AGENT, result.draft, result.draft.text)
-    client = Client(url, auth=(AGENT, AGENT_PW), verbose=False, download_files=False)
-    outputs = client.predict(item.id, item.text, "", "pending,escalated", "all", api_name="/approve")
-    assert "alice is an agent" in str(outputs[-1])
+    with httpx.Client(base_url=url, timeout=20) as client:
+        assert client.post("/login", data={"username": AGENT, "password": AGENT_PW}).status_code == 200
+        # Inputs of /approve: item, its text, a reason, the status and kind filters (the version is page state).
+        started = client.post("/gradio_api/call/approve",
+                              json={"data": [item.id, item.text, "", "pending,escalated", "all"]})
+        assert started.status_code == 200, started.text
+        events = client.get(f"/gradio_api/call/approve/{started.json()['event_id']}").text
+    assert "event: complete" in events and "alice is an agent" in events
     assert world.pipeline.queue.get(item.id).status == "pending"
 
 
@@ -300,7 +304,7 @@ def test_knowledge_community_and_insights_screens(app: tuple[str, UiWorld], sess
     s.shot("10-insights")
 
 
-def test_the_admin_is_asked_to_change_the_first_run_password(app: tuple[str, UiWorld], session: Any) -> None:
+def test_the_admin_is_asked_to_change_the_first_run_password_then_logs_out(app: tuple[str, UiWorld], session: Any) -> None:
     _url, world = app
     s = session()
     page = s.login("admin", world.admin.password)
@@ -308,6 +312,13 @@ def test_the_admin_is_asked_to_change_the_first_run_password(app: tuple[str, UiW
     s.tab("Account")
     expect(page.locator("#users-table")).to_contain_text(REVIEWER)
     s.shot("11-account")
+    cookies = {c["name"]: c["value"] for c in s.context.cookies()}
+    with httpx.Client(base_url=s.url, timeout=10, cookies=cookies) as client:
+        assert client.get("/config").status_code == 200  # logged in
+    page.locator("#logout").click()
+    expect(page.get_by_role("button", name="Login")).to_be_visible()
+    with httpx.Client(base_url=s.url, timeout=10, cookies=cookies) as client:
+        assert client.get("/config").status_code == 401  # the old session is gone on the server too
 
 
 # The README's screens: a month of simulated history ------------------------------------------------------

@@ -28,7 +28,8 @@ def free_port() -> int:
 @pytest.mark.timeout(180)
 def test_copilot_ui_starts_with_a_first_run_admin_and_a_login_page(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "COPILOT_DATA_DIR": str(tmp_path / "data"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "COPILOT_DATA_DIR": str(tmp_path / "data"), "GRADIO_ANALYTICS_ENABLED": "False",
+           "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "copilot", "ui", "--port", str(port)], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
