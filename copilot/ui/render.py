@@ -16,7 +16,7 @@ from copilot.ui.views import Account, DiffPart, Gap, InboxRow, ReviewDetail, Sou
 
 INBOX_HEADERS = ["", "case", "prio", "status", "channel", "author", "message", "waiting", "owner"]
 REVIEW_HEADERS = ["", "item", "kind", "status", "prio", "channel", "author", "draft", "waiting", "by", "ver"]
-REVIEW_WIDTHS = ["8%", "5%", "8%", "8%", "5%", "8%", "10%", "33%", "6%", "6%", "3%"]
+REVIEW_WIDTHS: list[str | int] = ["8%", "5%", "8%", "8%", "5%", "8%", "10%", "33%", "6%", "6%", "3%"]
 OUTBOX_HEADERS = ["item", "status", "channel", "author", "text", "posted", "approved by", "external id"]
 MINE_HEADERS = ["item", "status", "channel", "draft", "reviewer note"]
 PASSAGE_HEADERS = ["id", "title", "kind", "official", "score"]
