@@ -59,10 +59,10 @@ class UiWorld:
     admin: FirstRun
 
 
-def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0) -> UiWorld:
+def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0, kb: Path = KB) -> UiWorld:
     """A pipeline over the sample knowledge base (indexed) with a first-run admin, an agent and a reviewer;
     with ``demo_cases``, a month of simulated history (the community demo) first."""
-    settings = load_settings(data_dir=data_dir, kb_dir=KB)
+    settings = load_settings(data_dir=data_dir, kb_dir=kb)
     chat = FakeChat(replies=replies or [REPLY])
     pipeline = build_pipeline(settings, chat=chat, embedder=HashEmbeddings(), triager=RuleTriager())
     pipeline.ingest()

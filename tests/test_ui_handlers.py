@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from _ui_support import AGENT, COMPLAINT, CRISIS, REVIEWER, REWRITE, UiWorld, make_world
+from _ui_support import AGENT, COMPLAINT, CRISIS, KB, REVIEWER, REWRITE, UiWorld, make_world
 
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
 from copilot.ui import community_handlers as ch
@@ -289,6 +289,43 @@ def test_outreach_and_opt_out_need_a_known_member(fresh: UiWorld) -> None:
     with pytest.raises(UserError, match="opted out"):
         ch.draft_outreach(fresh.pipeline, AGENT, "nobody")
     assert ch.draft_faq_proposals(fresh.pipeline, AGENT).items == ()
+
+
+PROPOSAL = """---
+id: kb-faq-antarctica-shipping
+title: Do you ship to Antarctica?
+kind: faq
+official: true
+tags: [shipping]
+products: []
+updated: 2026-11-28
+---
+Do you ship to research stations in Antarctica?
+
+Not yet: we ship to the countries listed on the shop page. Ask us in a DM and we will check a forwarding option.
+"""
+
+
+def test_approving_an_faq_proposal_writes_it_into_the_knowledge_base(tmp_path: Path) -> None:
+    import shutil
+
+    from copilot.types import Draft, Inbound, Triage
+
+    kb = tmp_path / "knowledge"
+    shutil.copytree(KB, kb)
+    world = make_world(tmp_path / "data", kb=kb)
+    triage = Triage(kind="question", sentiment="neutral", sentiment_score=0.0, priority=4, priority_score=5.0)
+    draft = Draft(text=PROPOSAL, channel="forum", inbound=Inbound(text="gap cluster", channel="forum"),
+                  triage=triage, cited_ids=(), retrieved_ids=(), confidence=0.5, template="t", template_hash="0",
+                  latency_ms=1.0, kind="faq_proposal")
+    item = world.pipeline.queue.submit(draft, by=AGENT)
+    assert [i.id for i in h.faq_proposals(world.pipeline, AGENT)] == [item.id]
+    approved = h.approve(world.pipeline, REVIEWER, item.id, item.version)
+    assert approved.status == "approved"
+    assert (kb / "faq" / "faq-antarctica-shipping.md").exists()
+    assert h.view_entry(world.pipeline, AGENT, "kb-faq-antarctica-shipping").title == "Do you ship to Antarctica?"
+    hits = h.search_knowledge(world.pipeline, AGENT, "ship to research stations in Antarctica")
+    assert hits[0].id == "kb-faq-antarctica-shipping"  # re-indexed at once
 
 
 def test_the_insights_report_counts_the_work(fresh: UiWorld) -> None:
