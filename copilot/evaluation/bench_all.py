@@ -80,13 +80,12 @@ def bench_drafts(settings: Settings, n: int, log: Log | None = None) -> dict[str
 
 
 def bench_triage_section(settings: Settings, n: int) -> dict[str, Any]:
-    """Batch triage speed through the triage stage's own benchmark."""
-    from copilot.evaluation.dataset import load_support_cases
+    """Batch triage speed through the triage stage's own benchmark, on the messages ``bench triage`` uses."""
     from copilot.pipeline import build_pipeline
     from copilot.triage.evaluate import bench_triage
+    from copilot.triage.model import seed_cases
 
-    texts = [c.message for c in load_support_cases(SUPPORT_SET)]
-    return dict(bench_triage(build_pipeline(settings).triager, texts, n))
+    return dict(bench_triage(build_pipeline(settings).triager, [c.text for c in seed_cases()], n))
 
 
 def bench_queue_section(items: int, workers: tuple[int, ...]) -> dict[str, Any]:
