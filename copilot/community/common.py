@@ -46,6 +46,7 @@ _URL = re.compile(r"https?://\S+|\b[\w-]+(?:\.[\w-]+)*\.example(?:/\S*)?")
 # Prize and gift words: a community post may only use them when its facts do.
 PRIZE_WORDS = ("win", "winner", "prize", "giveaway", "free", "gift", "discount", "voucher")
 NEAR_DUPLICATE_COSINE = 0.9
+RETRY_TEMPERATURE = 0.7
 NEAR_DUPLICATE_FUZZ = 85.0
 
 
@@ -179,10 +180,12 @@ Check = Callable[[str], tuple[str, list[str]]]
 
 
 def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int,
-              response_format: dict[str, Any] | None = None) -> str:
+              response_format: dict[str, Any] | None = None, temperature: float | None = None) -> str:
     """One streamed model call, joined; provider failures become ProviderError."""
     pieces: list[str] = []
     options: dict[str, Any] = {"max_tokens": max_tokens}
+    if temperature is not None:
+        options["temperature"] = temperature
     if response_format and pipeline.settings.structured_output:
         options["response_format"] = response_format
     try:
@@ -203,7 +206,10 @@ def generate_checked(pipeline: Pipeline, prompts: Prompts, system: Rendered, use
     first: list[str] = []
     problems: list[str] = []
     for attempt in range(1, 3):
-        raw = call_chat(pipeline, messages, max_tokens, response_format)
+        # A small model at low temperature tends to repeat its rejected answer word for word; the retry
+        # samples more freely (the checks still apply).
+        temperature = None if attempt == 1 else max(pipeline.settings.temperature, RETRY_TEMPERATURE)
+        raw = call_chat(pipeline, messages, max_tokens, response_format, temperature)
         text, problems = check(raw)
         if attempt == 1:
             first = list(problems)

@@ -373,6 +373,8 @@ class _Writer:
         def check(raw: str) -> tuple[str, list[str]]:
             fields, cut_off = answer_fields(raw, ("post",))
             text = trim_unfinished(fields.get("post", ""), self.limit, cut_off=cut_off)
+            if topic.event and fmt in ("event", "ama") and text and not mentions_event(text, topic.event):
+                text = f"{topic.event.title}, {topic.event.when}: {text}"  # name it rather than ask again
             problems = content_problems(text, limit=self.limit, facts=source, system_prompt=self.system.text,
                                         min_chars=STARTER_MIN_CHARS)
             if _ECHO.search(text):
