@@ -144,7 +144,8 @@ class Drafter:
         return self.prompts.render("draft/system.j2", brand=self.settings.brand_name, voice=voice)
 
     def _reply_vars(self, inbound: Inbound, triage: Triage, profile: ChannelProfile) -> dict[str, Any]:
-        name = (inbound.author or "").lstrip("@") or None
+        # Where the reply opens with the @handle, the greeting does not repeat the name.
+        name = None if self._handle(inbound, profile) else (inbound.author or "").lstrip("@") or None
         return {
             "kind": triage.kind, "sentiment": triage.sentiment, "brand": self.settings.brand_name,
             "greeting": profile.greeting, "name": name if profile.greeting else None, "sign_off": profile.sign_off,
@@ -316,12 +317,13 @@ class Drafter:
         """A JSON schema for the answer: sources limited to the shown passages, reply to the channel length."""
         if not self.settings.structured_output:
             return None
-        sources: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ids}, "maxItems": 2}
+        # "cite" sorts before "reply", so grammar-constrained output names its sources first and a reply cut
+        # off by the token limit still carries them.
+        cite: dict[str, Any] = {"type": "array", "items": {"type": "string", "enum": ids}, "maxItems": 2}
         if not ids:
-            sources = {"type": "array", "maxItems": 0}
-        schema = {"type": "object", "properties": {"sources": sources,
-                                                   "reply": {"type": "string"}},
-                  "required": ["sources", "reply"], "additionalProperties": False}
+            cite = {"type": "array", "maxItems": 0}
+        schema = {"type": "object", "properties": {"cite": cite, "reply": {"type": "string"}},
+                  "required": ["cite", "reply"], "additionalProperties": False}
         return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
     def _call(self, messages: list[BaseMessage], on_token: TokenCallback | None,
@@ -347,7 +349,7 @@ class Drafter:
         return "".join(pieces), first
 
     def _max_tokens(self, limit: int) -> int:
-        return max(48, min(self.settings.max_tokens, limit // 3 + 24))
+        return max(64, min(self.settings.max_tokens, limit // 3 + 48))
 
     def _handle(self, inbound: Inbound, profile: ChannelProfile) -> str:
         if not (profile.use_handle and inbound.author):

@@ -36,7 +36,7 @@ class Parsed:
 
 
 _PARTIAL_REPLY = re.compile(r'"reply"\s*:\s*"((?:[^"\\]|\\.)*)', re.S)
-_PARTIAL_SOURCES = re.compile(r'"sources"\s*:\s*\[([^\]]*)\]', re.S)
+_PARTIAL_SOURCES = re.compile(r'"(?:cite|sources)"\s*:\s*\[([^\]]*)\]', re.S)
 
 
 def _parse_json(raw: str) -> Parsed | None:
@@ -61,7 +61,7 @@ def _parse_json(raw: str) -> Parsed | None:
         return Parsed(text=text.strip(), cited=cited, had_format=False, cut_off=True)
     if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
         return None
-    sources = data.get("sources") or []
+    sources = data.get("cite") or data.get("sources") or []
     if isinstance(sources, str):
         sources = [sources]
     cited = tuple(dict.fromkeys(str(s).strip() for s in sources if str(s).strip()))
@@ -112,7 +112,7 @@ def fit_length(text: str, limit: int) -> str:
     return cut + "…"
 
 
-def leaked_prompt(text: str, prompt: str, n: int = 7) -> bool:
+def leaked_prompt(text: str, prompt: str, n: int = 9) -> bool:
     """Whether the reply copies any run of ``n`` words from the system prompt."""
     words = re.findall(r"\w+", prompt.lower())
     grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
