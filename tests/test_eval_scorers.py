@@ -151,3 +151,12 @@ def test_marker_phrases_match_whole_words_and_prefixes() -> None:
     with pytest.raises(ValueError, match="lacks filler"):
         s.build_markers({c: [] for c in s.MARKER_CATEGORIES if c != "filler"})
     assert "acknowledgement" in MARKERS.phrases and MARKERS.find("I'm so sorry", "apology")
+
+
+def test_the_reply_is_in_the_customers_language() -> None:
+    spanish = "mi bombilla no se conecta al wifi, parpadea en rojo tres veces"
+    assert s.same_language("Lo sentimos. Comprueba que la red de 2,4 GHz esté activa y vuelve a intentarlo.",
+                           spanish).passed is True
+    english = s.same_language("Sorry about that! Check that your 2.4 GHz network is on and try again.", spanish)
+    assert english.passed is False and english.detail == "message es, reply en"
+    assert s.same_language("Thanks, happy to help!", "does it work with alexa?").passed is True

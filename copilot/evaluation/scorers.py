@@ -15,8 +15,8 @@ labels, not the triager's guess, so a mislabelled message is caught by the check
 - policy: ``length`` per channel profile, ``no_pii_echo`` (personal data from the message never appears in
   a reply on a public channel; card, IBAN and national id numbers never anywhere), ``next_step`` and
   ``offer_help`` (complaints and questions), ``no_forbidden`` (guardrails' list plus ``forbidden`` in
-  ``markers.yaml``), ``private_invite`` (a case with private info on a public channel moves to a DM);
-  ``policy`` is all of them together.
+  ``markers.yaml``), ``private_invite`` (a case with private info on a public channel moves to a DM),
+  ``same_language`` (the reply is in the customer's language); ``policy`` is all of them together.
 - empathy: acknowledgement (every reply to a complaint, question or feedback), apology (complaints and
   negative messages), ownership (complaints). Passes when the acknowledgement is there and at least half
   of the applicable markers are.
@@ -266,6 +266,14 @@ def private_invite(text: str, expected_private: bool, profile: ChannelProfile) -
     lower = text.lower()
     found = [c for c in PRIVATE_CUES if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", lower)]
     return verdict("private_invite", bool(found), "" if found else "no invitation to a private channel")
+
+
+def same_language(text: str, message: str) -> Score:
+    """The reply is in the language the customer wrote in (``copilot.triage.language``)."""
+    from copilot.triage.language import detect_language
+
+    wrote, replied = detect_language(message), detect_language(text)
+    return verdict("same_language", wrote == replied, "" if wrote == replied else f"message {wrote}, reply {replied}")
 
 
 def policy(scores: list[Score]) -> Score:

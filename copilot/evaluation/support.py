@@ -33,6 +33,7 @@ from copilot.evaluation.scorers import (
     policy,
     private_invite,
     retrieval_scores,
+    same_language,
     verdict,
 )
 from copilot.types import Draft, Entry, Inbound
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 # The checks a case must pass; triage labels and retrieval ranks are reported, not gated per case.
 HEADLINE = ("must_include", "must_not_include", "citation_valid", "citation_correct", "abstention", "escalation",
             "no_reply", "policy", "empathy", "groundedness")
-POLICY = ("length", "no_pii_echo", "next_step", "offer_help", "no_forbidden", "private_invite")
+POLICY = ("length", "no_pii_echo", "next_step", "offer_help", "no_forbidden", "private_invite", "same_language")
 SOURCE_CHARS = 700
 Progress = Callable[[int, int], None]
 
@@ -100,7 +101,8 @@ class SupportScorer:
             checks = [length_ok(text, profile), no_pii_echo(text, case.message, profile),
                       next_step(text, kind, self.markers), offer_help(text, kind, self.markers),
                       no_forbidden(text, self.markers),
-                      private_invite(text, case.expected.private_info, profile)]
+                      private_invite(text, case.expected.private_info, profile),
+                      same_language(text, case.message)]
             scores += [*checks, policy(checks)]
             if not escalated:  # a crisis gets the policy's holding message, not our tone
                 scores.append(empathy(text, kind, case.expected.sentiment, self.markers))
