@@ -68,6 +68,8 @@ def test_a_support_run_writes_a_complete_record(tmp_path: Path, support_file: Pa
     # sup-001 and the crisis have required phrases (both present); the case that raised counts as a miss.
     assert summary["scores"]["must_include"] == {"n": 3, "mean": 0.6667, "pass_rate": 0.6667}
     assert summary["metrics"]["pass_rate"] == summary["pass_rate"]
+    assert summary["metric_n"]["pass_rate"] == 5 and summary["metric_n"]["crisis_recall"] == 1
+    assert summary["metric_n"]["must_include.pass_rate"] == 3
 
     config = json.loads((run / "config.json").read_text())
     assert config["chat"] == "fake-chat" and config["embedder"] == "hash-bow-256"

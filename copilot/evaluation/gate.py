@@ -5,7 +5,8 @@ drafts with (``extractive``: the deterministic baseline in ``copilot.evaluation.
 ``configured``: the settings' own backend, e.g. the embedded model) and, per metric of the run summaries,
 a ``min`` or ``max``. ``copilot eval gate`` runs the subset through the same pipeline as every other run
 and fails when any metric crosses its threshold; ``--record`` rewrites the thresholds from the current
-numbers with a margin, after a change that is meant to move them.
+numbers with a margin (``margin``, or one case's worth for a rate over five or more cases, see
+``_margin``), after a change that is meant to move them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from copilot.evaluation.runs import Backends, RunResult, git_state, run_dataset
 from copilot.evaluation.summary import lower_is_better
 
 DEFAULT_THRESHOLDS = Path("evals/thresholds.json")
+ONE_FLIP_CASES = 5
 
 
 class Bound(BaseModel):
@@ -114,11 +116,23 @@ def run_gate(settings: Settings, gate: GateConfig, *, root: Path = DEFAULT_THRES
         checks = check(result.summary["metrics"], spec.thresholds)
         ok = all(c["ok"] for c in checks)
         report["sets"][name] = {"dataset": spec.dataset, "n": result.summary["n"], "checks": checks, "ok": ok,
-                                "metrics": result.summary["metrics"], "run": str(result.path) if result.path else None,
+                                "metrics": result.summary["metrics"], "metric_n": result.summary.get("metric_n", {}),
+                                "run": str(result.path) if result.path else None,
                                 "failed_cases": [r["id"] for r in result.rows if not r.get("passed")],
                                 "chat": result.config.get("chat"), "seconds": result.summary.get("seconds")}
         report["ok"] = report["ok"] and ok
     return report
+
+
+def _margin(margin: float, n: int | None) -> float:
+    """The room below a recorded rate: ``margin``, widened to one case's worth over ``ONE_FLIP_CASES`` or more.
+
+    A 15-case subset moves a rate by 0.067 when one case flips; a legitimate change may flip one case, a
+    regression flips more. Over fewer cases every case must hold (a missed crisis is never noise).
+    """
+    if n is None or n < ONE_FLIP_CASES:
+        return margin
+    return max(margin, 1.0 / n)
 
 
 def _floor(value: float, digits: int = 2) -> float:
@@ -139,11 +153,12 @@ def record(gate: GateConfig, report: dict[str, Any], path: Path | str) -> GateCo
             value = metrics.get(metric)
             if value is None:
                 raise UserError(f"cannot record {metric!r}: the {name} run has no such metric")
+            n = report["sets"][name].get("metric_n", {}).get(metric)
             if bound.max is not None or lower_is_better(metric):
-                margin = gate.margin * max(abs(value), 1.0) if "ms" in metric else gate.margin
+                margin = gate.margin * max(abs(value), 1.0) if "ms" in metric else _margin(gate.margin, n)
                 bounds[metric] = Bound(max=_ceil(value + (0 if metric == "n_errors" else margin)))
             else:
-                bounds[metric] = Bound(min=max(0.0, _floor(value - gate.margin)))
+                bounds[metric] = Bound(min=max(0.0, _floor(value - _margin(gate.margin, n))))
         sets[name] = spec.model_copy(update={"thresholds": bounds})
     values = {name: {m: report["sets"][name]["metrics"].get(m) for m in spec.thresholds}
               for name, spec in gate.sets.items()}

@@ -113,6 +113,7 @@ def summarise_support(rows: Sequence[dict[str, Any]], *, k: int) -> dict[str, An
         summary["judge"]["n"] = len(judged)
         summary["judge"]["n_errors"] = sum(1 for r in rows if r.get("judge") and r["judge"].get("error"))
     summary["metrics"] = support_metrics(summary, k=k)
+    summary["metric_n"] = support_metric_counts(summary, n_crisis=len(crises), n_calm=len(calm))
     return summary
 
 
@@ -146,6 +147,20 @@ def support_metrics(summary: dict[str, Any], *, k: int) -> dict[str, float]:
     return {key: value for key, value in metrics.items() if value is not None}
 
 
+def support_metric_counts(summary: dict[str, Any], *, n_crisis: int, n_calm: int) -> dict[str, int]:
+    """How many cases each metric of a support summary is computed over (the gate's margins use it)."""
+    counts: dict[str, int] = {"pass_rate": summary["n"], "mean_score": summary["n"],
+                              "crisis_recall": n_crisis, "false_escalation_rate_bad": n_calm}
+    for name, row in summary["scores"].items():
+        counts[f"{name}.mean"] = counts[f"{name}.pass_rate"] = row["n"]
+    for key in summary["retrieval"]:
+        if key != "n":
+            counts[f"retrieval.{key}"] = summary["retrieval"]["n"]
+    for field, row in summary["triage"].items():
+        counts[f"triage.{field}.accuracy"] = counts[f"triage.{field}.macro_f1"] = row["n"]
+    return {key: value for key, value in counts.items() if key in summary["metrics"]}
+
+
 def summarise_retrieval_rows(rows: Sequence[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
     """A retrieval run's summary: ``evaluate_retrieval``'s numbers plus the flat metrics."""
     summary = {"kind": "retrieval", **base, "n_errors": sum(1 for r in rows if r.get("error"))}
@@ -156,4 +171,8 @@ def summarise_retrieval_rows(rows: Sequence[dict[str, Any]], base: dict[str, Any
     metrics["pass_rate"] = summary["pass_rate"]
     metrics["n_errors"] = summary["n_errors"]
     summary["metrics"] = {key: value for key, value in metrics.items() if value is not None}
+    answerable = ("hit@", "recall@", "mrr", "ndcg@", "answered_rate")
+    summary["metric_n"] = {key: base.get("n_answerable", 0) if key.startswith(answerable) else
+                           base.get("n_unanswerable", 0) if key == "abstain_rate_unanswerable" else len(rows)
+                           for key in summary["metrics"]}
     return summary
