@@ -50,10 +50,12 @@ def test_the_thresholds_file_is_validated(tmp_path: Path) -> None:
 def test_recording_sets_each_bound_a_margin_behind_the_measured_value(tmp_path: Path) -> None:
     gate = GateConfig(margin=0.05, sets={"s": {"dataset": "d.jsonl", "thresholds": {
         "pass_rate": {"min": 0.1}, "crisis_recall": {"min": 0.1}, "abstention.pass_rate": {"min": 0.1},
+        "must_not_include.pass_rate": {"min": 0.1, "strict": True},
         "n_errors": {"max": 3}, "latency_ms_p95": {"max": 1}}}})
     report = {"sets": {"s": {"metrics": {"pass_rate": 0.8333, "crisis_recall": 1.0, "abstention.pass_rate": 0.9,
-                                         "n_errors": 0, "latency_ms_p95": 1000.0},
-                             "metric_n": {"pass_rate": 12, "crisis_recall": 3, "abstention.pass_rate": 40},
+                                         "must_not_include.pass_rate": 1.0, "n_errors": 0, "latency_ms_p95": 1000.0},
+                             "metric_n": {"pass_rate": 12, "crisis_recall": 3, "abstention.pass_rate": 40,
+                                          "must_not_include.pass_rate": 20},
                              "chat": "extractive-baseline:extractive"}}}
     path = tmp_path / "thresholds.json"
     updated = record(gate, report, path)
@@ -61,6 +63,7 @@ def test_recording_sets_each_bound_a_margin_behind_the_measured_value(tmp_path: 
     assert bounds["pass_rate"].min == 0.74  # one case of 12 may flip: 10/12 -> 9/12 = 0.75 still passes
     assert bounds["crisis_recall"].min == 0.95  # over 3 cases every one must hold
     assert bounds["abstention.pass_rate"].min == 0.85  # one case of 40 is less than the 0.05 margin
+    assert bounds["must_not_include.pass_rate"].min == 0.95 and bounds["must_not_include.pass_rate"].strict
     assert bounds["n_errors"].max == 0 and bounds["latency_ms_p95"].max == 1050
     saved = load_gate(path)
     assert saved.sets["s"].thresholds == bounds and saved.recorded["values"]["s"]["pass_rate"] == 0.8333

@@ -6,7 +6,7 @@ drafts with (``extractive``: the deterministic baseline in ``copilot.evaluation.
 a ``min`` or ``max``. ``copilot eval gate`` runs the subset through the same pipeline as every other run
 and fails when any metric crosses its threshold; ``--record`` rewrites the thresholds from the current
 numbers with a margin (``margin``, or one case's worth for a rate over five or more cases, see
-``_margin``), after a change that is meant to move them.
+``_margin``; a ``strict`` bound keeps the plain margin), after a change that is meant to move them.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Bound(BaseModel):
 
     min: float | None = None
     max: float | None = None
+    strict: bool = False  # recorded with the plain margin: not even one case may flip (safety checks)
 
     @model_validator(mode="after")
     def _one_side(self) -> Bound:
@@ -153,12 +154,13 @@ def record(gate: GateConfig, report: dict[str, Any], path: Path | str) -> GateCo
             value = metrics.get(metric)
             if value is None:
                 raise UserError(f"cannot record {metric!r}: the {name} run has no such metric")
-            n = report["sets"][name].get("metric_n", {}).get(metric)
+            n = None if bound.strict else report["sets"][name].get("metric_n", {}).get(metric)
             if bound.max is not None or lower_is_better(metric):
                 margin = gate.margin * max(abs(value), 1.0) if "ms" in metric else _margin(gate.margin, n)
-                bounds[metric] = Bound(max=_ceil(value + (0 if metric == "n_errors" else margin)))
+                bounds[metric] = Bound(max=_ceil(value + (0 if metric == "n_errors" else margin)),
+                                       strict=bound.strict)
             else:
-                bounds[metric] = Bound(min=max(0.0, _floor(value - _margin(gate.margin, n))))
+                bounds[metric] = Bound(min=max(0.0, _floor(value - _margin(gate.margin, n))), strict=bound.strict)
         sets[name] = spec.model_copy(update={"thresholds": bounds})
     values = {name: {m: report["sets"][name]["metrics"].get(m) for m in spec.thresholds}
               for name, spec in gate.sets.items()}
