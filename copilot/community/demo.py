@@ -203,7 +203,8 @@ class _World:
         self.until = until
         self.span = (until - since).total_seconds()
         self.serial = 0
-        self.customers = [f"{n}_{rng.randint(10, 99)}" for n in corpus["names"]]
+        # Many occasional authors, as on a real channel: each posts only a few times a month.
+        self.customers = sorted({f"{n}_{rng.randint(10, 999)}" for n in corpus["names"] for _ in range(8)})
 
     # -- time ---------------------------------------------------------------------------------------
     def moment(self, *, incident: bool = False) -> datetime:

@@ -48,6 +48,7 @@ OUTREACH_KINDS: tuple[str, ...] = ("thanks", "beta", "guest_post", "ama", "advoc
 PROGRAMME_ENTRY = "kb-promoter-outreach"
 POSITIVE_MIN = 3
 RECOMMENDATIONS_MIN = 2
+PROMOTER_SCORE_MIN = 2  # positive + 2 x helpful + 2 x recommendations - complaints
 OUTREACH_MAX_CHARS = 500
 OUTREACH_COOLDOWN_DAYS = 30
 AMA_WINDOW_DAYS = 60
@@ -205,8 +206,9 @@ def score_history(messages: list[Message], vocabulary: list[str], brand: str) ->
                 evidence.append({"ref": m.ref, "signals": signals, "channel": m.channel,
                                  "at": m.at.isoformat() if m.at else None, "quote": _quote(m.text)})
         score = positive + 2 * helpful + 2 * recommendations - negative
+        # The guideline's signals, and on balance a fan: complaints weigh against the praise.
         is_promoter = (positive >= POSITIVE_MIN or helpful >= 1 or recommendations >= RECOMMENDATIONS_MIN) \
-            and negative <= positive + helpful
+            and score >= PROMOTER_SCORE_MIN
         times = [m.at for m in items if m.at is not None]
         display = items[-1].author.strip()
         out.append(Signals(
