@@ -92,14 +92,15 @@ def test_template_that_repeats_an_earlier_post_drops_the_topic(tmp_path: Path, i
 
 
 def test_bad_model_output_is_retried_with_the_problems(tmp_path: Path, index_template: Path) -> None:
-    bad = "POST: @maria_77 call us on +44 20 7946 0958 and win 50 free bulbs! What's your favourite scene?"
+    bad = "POST: @maria_77 call us on +44 20 7946 0958 and win 50 free bulbs! Simply tell us your favourite scene?"
     good = '{"post": "Which scene do you use to relax after a long day? Tell us below."}'
     pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=[bad, good]))
     run = draft_starters(pipe, n=1, topic="relaxing scenes", fmt="question", today=TODAY)
     [draft] = run.drafts
     assert draft.text == "Which scene do you use to relax after a long day? Tell us below."
     [retried] = [f for f in draft.flags if f.startswith("retried:")]
-    for problem in ("personal data", "tags @maria_77", "offers win, free", "it states"):
+    for problem in ("personal data", "tags @maria_77", "offers win, free", "it states",
+                    "'simply', which our brand voice avoids"):
         assert problem in retried
     retry_prompt = pipe.chat.seen[1][-1].content
     assert "personal data" in retry_prompt and "never tag members" in retry_prompt
@@ -193,6 +194,9 @@ def test_format_checks() -> None:
     assert mentions_event("Join the firmware team AMA on Jan 15th", event)
     assert not mentions_event("Join the AMA with the firmware team soon", event)
     assert format_problems("AMA with the firmware team on 15 January: post your questions", "ama", event) == []
+    webinar = next(e for e in load_events(Path("knowledge")) if e.kind == "webinar")
+    assert format_problems(f"{webinar.title} on {webinar.when}. A walkthrough of scenes.", "event", webinar)
+    assert format_problems(f"Join us: {webinar.title} on {webinar.when}.", "event", webinar) == []
 
 
 def test_cli_starters_json_and_errors(tmp_path: Path, index_template: Path, monkeypatch: pytest.MonkeyPatch,

@@ -59,8 +59,16 @@ def sensitive_reason(text: str) -> str | None:
     return None
 
 
+def words_to_avoid(book: Any) -> list[str]:
+    """The brand voice's words to avoid (``kb-brand-voice``, section "Words to avoid"), without the entries
+    that only apply in some senses (those with a note in brackets)."""
+    section = book.section("kb-brand-voice", "Words to avoid") or ""
+    parts = re.split(r",\s*(?![^()]*\))", " ".join(section.split()).rstrip("."))
+    return [p.strip().lower() for p in parts if p.strip() and "(" not in p and len(p.split()) <= 3]
+
+
 def content_problems(text: str, *, limit: int, facts: str, system_prompt: str = "", min_chars: int = 20,
-                     allow_handles: Sequence[str] = ()) -> list[str]:
+                     allow_handles: Sequence[str] = (), avoid: Sequence[str] = ()) -> list[str]:
     """What is wrong with a community text: length, personal data, handles, invented numbers, promises, tone."""
     problems: list[str] = []
     lower = text.lower()
@@ -85,6 +93,9 @@ def content_problems(text: str, *, limit: int, facts: str, system_prompt: str = 
     bad = [w for w in FORBIDDEN if re.search(rf"\b{re.escape(w)}\b", lower)]
     if bad:
         problems.append(f"it contains forbidden wording ({', '.join(bad)})")
+    off_voice = [w for w in avoid if re.search(rf"\b{re.escape(w)}\b", lower)]
+    if off_voice:
+        problems.append(f"it says {', '.join(repr(w) for w in off_voice[:3])}, which our brand voice avoids")
     promised = [w for w in (*PROMISE_WORDS, *PRIZE_WORDS) if re.search(rf"\b{re.escape(w)}", lower)
                 and not re.search(rf"\b{re.escape(w)}", facts_lower)]
     if promised:

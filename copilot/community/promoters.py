@@ -30,6 +30,7 @@ from copilot.community.common import (
     now_utc,
     prompts_for,
     trim_unfinished,
+    words_to_avoid,
 )
 from copilot.community.events import load_events, upcoming
 from copilot.community.registry import Promoter, Registry, Signals, normalise_handle
@@ -377,8 +378,9 @@ def _compose(pipeline: Pipeline, promoter: Promoter, kind: str, ama_facts: str) 
     contributions = _contributions(promoter)
     name = promoter.display.lstrip("@")
     prompts = prompts_for(pipeline)
-    voice = KnowledgeBook(settings.kb_dir).section("kb-brand-voice", "In short") or prompts.render(
-        "draft/default_voice.j2").text
+    book = KnowledgeBook(settings.kb_dir)
+    voice = book.section("kb-brand-voice", "In short") or prompts.render("draft/default_voice.j2").text
+    avoid = words_to_avoid(book)
     system = prompts.render("community/outreach_system.j2", brand=settings.brand_name, voice=voice)
     variables = {"name": name, "channel": channel, "private_channel": profile.private_channel, "max_chars": limit,
                  "contributions": contributions, "quote": quote, "interests": list(promoter.interests[:3]),
@@ -390,7 +392,7 @@ def _compose(pipeline: Pipeline, promoter: Promoter, kind: str, ama_facts: str) 
         fields, cut_off = answer_fields(raw, ("message",))
         text = trim_unfinished(fields.get("message", ""), limit, cut_off=cut_off)
         problems = content_problems(text, limit=limit, facts=source, system_prompt=system.text,
-                                    allow_handles=[promoter.handle])
+                                    allow_handles=[promoter.handle], avoid=avoid)
         asks = _ASKS.findall(text)
         if asks:
             problems.append(f"it asks for {asks[0]}; outreach never asks for reviews, follows or shares")

@@ -34,6 +34,7 @@ from copilot.community.common import (
     recent_texts,
     sensitive_reason,
     trim_unfinished,
+    words_to_avoid,
 )
 from copilot.community.events import Event, load_events, upcoming
 from copilot.draft import KnowledgeBook, plain
@@ -71,6 +72,8 @@ STARTER_TRIAGE = Triage(kind="conversation", sentiment="neutral", sentiment_scor
                         priority_score=10.0, confidence=1.0)
 _OPTION = re.compile(r"^\s*(?:[-•*]|\d+[.)]|[A-Da-d][.)])\s+\S", re.MULTILINE)
 _ECHO = re.compile(r"</?facts>|^\s*(?:topic|channel|angle|format)\s*:|\bwrite an? \w+ post\b", re.IGNORECASE | re.MULTILINE)
+_INLINE_OPTION = re.compile(r"\s+[-•]\s+(?=\S)")
+_JOIN = re.compile(r"\b(?:join|register|sign up|save the date|see you|come along|who's coming)\b", re.IGNORECASE)
 _STOP = frozenset({"the", "and", "for", "with", "our", "your", "from", "without"})
 _INVITE = re.compile(r"\b(?:share|post|show|try|join|submit|snap|send|tell|drop)\b", re.IGNORECASE)
 
@@ -356,8 +359,9 @@ class _Writer:
         self.style = style
         self.prompts = prompts_for(pipeline)
         settings = pipeline.settings
-        voice = KnowledgeBook(settings.kb_dir).section("kb-brand-voice", "In short") or self.prompts.render(
-            "draft/default_voice.j2").text
+        book = KnowledgeBook(settings.kb_dir)
+        voice = book.section("kb-brand-voice", "In short") or self.prompts.render("draft/default_voice.j2").text
+        self.avoid = words_to_avoid(book)
         self.system = self.prompts.render("community/starter_system.j2", brand=settings.brand_name, voice=voice)
 
     def write(self, plan: _Plan, novelty: Novelty) -> tuple[Draft | None, str | None]:
@@ -375,8 +379,10 @@ class _Writer:
             text = trim_unfinished(fields.get("post", ""), self.limit, cut_off=cut_off)
             if topic.event and fmt in ("event", "ama") and text and not mentions_event(text, topic.event):
                 text = f"{topic.event.title}, {topic.event.when}: {text}"  # name it rather than ask again
+            if fmt == "poll" and len(_OPTION.findall(text)) < 2:
+                text = _INLINE_OPTION.sub("\n- ", text)  # options written on one line: one per line
             problems = content_problems(text, limit=self.limit, facts=source, system_prompt=self.system.text,
-                                        min_chars=STARTER_MIN_CHARS)
+                                        min_chars=STARTER_MIN_CHARS, avoid=self.avoid)
             if _ECHO.search(text):
                 problems.append("it repeats the instructions (Topic, Channel, facts); write only the post")
             problems += format_problems(text, fmt, topic.event)
@@ -428,6 +434,8 @@ def format_problems(text: str, fmt: str, event: Event | None) -> list[str]:
             problems.append(f'say the event\'s title "{event.title}" and its date ({event.when})')
         elif fmt == "ama" and not re.search(r"\bAMA\b|ask me anything|\bask\b|questions?", text, re.IGNORECASE):
             problems.append("an AMA post must invite questions")
+        elif fmt == "event" and "?" not in text and not _JOIN.search(text):
+            problems.append("invite members to join, or end with a question")
     return problems
 
 
