@@ -16,7 +16,15 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from copilot.config import ChannelProfile
 from copilot.errors import ProviderError, UserError
-from copilot.guardrails import check_reply, fit_length, parse_reply, sentences, strip_handle, trim_cut_off
+from copilot.guardrails import (
+    check_reply,
+    drop_echo,
+    fit_length,
+    parse_reply,
+    sentences,
+    strip_handle,
+    trim_cut_off,
+)
 from copilot.knowledge import load_knowledge, section
 from copilot.pii import redact
 from copilot.prompts import Prompts, Rendered, load_prompts
@@ -28,7 +36,7 @@ if TYPE_CHECKING:
 
 TokenCallback = Callable[[str], None]
 PASSAGES_IN_PROMPT = 2
-PASSAGE_CHARS = 420
+PASSAGE_CHARS = 480
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 REWRITES = {
     "shorter": "Make it noticeably shorter (about half), keeping the next step.",
@@ -89,18 +97,9 @@ def plain(text: str) -> str:
 
 
 def fix_summary(passage: Passage) -> str:
-    """The fix or answer of a passage as one compact line: its steps or its first sentences.
-
-    Entries open with the problem or question and then give the answer, so a leading paragraph is skipped
-    when more follow.
-    """
-    head, _, body = passage.text.partition("\n")
-    if head.strip() != passage.title.strip():
-        body = passage.text
-    paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
-    if len(paragraphs) > 1:
-        paragraphs = paragraphs[1:]
-    lines = "\n".join(paragraphs).splitlines()
+    """The fix or answer of a passage as one compact line: its steps or its first sentences."""
+    _, answer = answer_part(passage)
+    lines = answer.splitlines()
     steps = [re.sub(r"^\s*(?:\d+[.)]|[-*])\s*", "", ln).strip() for ln in lines if re.match(r"^\s*(?:\d+[.)]|[-*])\s", ln)]
     if len(steps) > 1:
         return " ".join(f"{n}) {plain(step).rstrip('.')}." for n, step in enumerate(steps, 1))
@@ -110,20 +109,38 @@ def fix_summary(passage: Passage) -> str:
     return " ".join(parts[:3])
 
 
+def answer_part(passage: Passage) -> tuple[str, str]:
+    """A passage split into its head (title or question) and its answer, without the restated problem."""
+    head, _, body = passage.text.partition("\n")
+    if head.strip() != passage.title.strip():
+        head, body = passage.title, passage.text
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    if len(paragraphs) > 1:
+        paragraphs = paragraphs[1:]
+    return head, "\n".join(paragraphs)
+
+
 def focus(passage: Passage, query: str, limit: int = PASSAGE_CHARS) -> str:
-    """The passage cut to ``limit`` characters, keeping its head and the sentences nearest the query."""
+    """The passage as the model sees it: its head and the start of its answer, cut at a line or sentence.
+
+    Prompt tokens are the local model's main cost, and steps must stay whole and in order.
+    """
     if len(passage.text) <= limit:
         return passage.text
-    words = set(re.findall(r"\w{4,}", query.lower()))
-    head, _, rest = passage.text.partition("\n")
-    scored = [(len(words & set(re.findall(r"\w{4,}", s.lower()))), i, s) for i, s in enumerate(sentences(rest))]
-    keep: list[tuple[int, str]] = []
+    head, answer = answer_part(passage)
     budget = limit - len(head) - 1
-    for _, i, s in sorted(scored, key=lambda t: (-t[0], t[1])):
-        if len(s) + 1 <= budget:
-            keep.append((i, s))
-            budget -= len(s) + 1
-    return head + "\n" + " ".join(s for _, s in sorted(keep))
+    kept: list[str] = []
+    for line in answer.splitlines():
+        if len(line) + 1 <= budget:
+            kept.append(line)
+            budget -= len(line) + 1
+            continue
+        if not kept or len(line) > 200:
+            cut = fit_length(line, budget)
+            if len(cut) > 40:
+                kept.append(cut.rstrip("…"))
+        break
+    return head + "\n" + "\n".join(kept)
 
 
 class Drafter:
@@ -257,10 +274,15 @@ class Drafter:
         attempts: list[Attempt] = []
         response_format = self._reply_schema([p.id for p in use], limit)
         for round_ in range(2):
+            # The retry samples warmer and with another seed: a small model given the same prompt at a low
+            # temperature tends to repeat its mistake word for word.
+            options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
             raw, first = self._call(messages, on_token if round_ == 0 else None, self._max_tokens(limit),
-                                    response_format=response_format)
+                                    response_format=response_format, **options)
             parsed = parse_reply(raw)
-            text = trim_cut_off(strip_handle(parsed.text), limit, cut_off=parsed.cut_off)
+            text = drop_echo(trim_cut_off(strip_handle(parsed.text), limit, cut_off=parsed.cut_off), inbound.text)
+            if profile.max_chars <= 600:  # social comments are one block of text
+                text = " ".join(text.split())
             cited = parsed.cited if use else ()
             problems = check_reply(text, cited=cited, **check)
             if problems and all("the channel allows" in p for p in problems):
@@ -327,11 +349,12 @@ class Drafter:
         return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
     def _call(self, messages: list[BaseMessage], on_token: TokenCallback | None,
-              max_tokens: int, response_format: dict[str, Any] | None = None) -> tuple[str, float | None]:
+              max_tokens: int, response_format: dict[str, Any] | None = None,
+              **sampling: Any) -> tuple[str, float | None]:
         start = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
-        options: dict[str, Any] = {"max_tokens": max_tokens}
+        options: dict[str, Any] = {"max_tokens": max_tokens, **sampling}
         if response_format:
             options["response_format"] = response_format
         try:

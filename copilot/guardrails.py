@@ -185,3 +185,11 @@ def trim_cut_off(text: str, limit: int, *, cut_off: bool = False) -> str:
         return text
     parts = sentences(stripped)
     return " ".join(parts[:-1]) if len(parts) > 1 else text
+
+
+def drop_echo(reply: str, message: str) -> str:
+    """Leading sentences that only repeat the customer's message are dropped (small models do this)."""
+    parts = sentences(reply)
+    while len(parts) > 1 and _copies(parts[0], message):
+        parts = parts[1:]
+    return " ".join(parts) if len(parts) != len(sentences(reply)) else reply

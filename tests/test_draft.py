@@ -185,6 +185,21 @@ def test_json_answers_and_cut_off_json(tmp_path: Path, kb: Path) -> None:
     assert draft.text.endswith("5 seconds.")
 
 
+def test_an_echoed_opening_is_dropped(tmp_path: Path, kb: Path) -> None:
+    echo = ("REPLY: My bulb will not connect to the wifi network during setup, so annoying? So sorry! Make sure "
+            "your phone is on the 2.4 GHz network, then hold the reset for 5 seconds.\nSOURCES: kb-wifi")
+    pipe, chat = make(tmp_path, kb, [echo])
+    draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="chat"))
+    assert len(chat.seen) == 1 and draft.text.startswith("So sorry! Make sure")
+
+
+def test_the_retry_samples_differently(tmp_path: Path, kb: Path) -> None:
+    bad = WIFI_OK.replace("SOURCES: kb-wifi", "SOURCES: kb-made-up")
+    pipe, chat = make(tmp_path, kb, [bad, WIFI_OK])
+    pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="chat"))
+    assert "temperature" not in chat.kwargs_seen[0] and chat.kwargs_seen[1]["temperature"] > 0.5
+
+
 def test_a_reply_that_echoes_the_message_is_rejected(tmp_path: Path, kb: Path) -> None:
     echo = "REPLY: My bulb will not connect to the wifi network during setup. So annoying!\nSOURCES: kb-wifi"
     pipe, chat = make(tmp_path, kb, [echo, WIFI_OK])
