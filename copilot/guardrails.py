@@ -192,4 +192,6 @@ def drop_echo(reply: str, message: str) -> str:
     parts = sentences(reply)
     while len(parts) > 1 and _copies(parts[0], message):
         parts = parts[1:]
-    return " ".join(parts) if len(parts) != len(sentences(reply)) else reply
+    rest = " ".join(parts)
+    # What is left must still be a reply; otherwise keep it all and let the copy check reject it.
+    return rest if len(rest) >= 40 and len(parts) != len(sentences(reply)) else reply
