@@ -22,7 +22,7 @@ Promoters (``promoters``, ``registry``)
         opted out or declined, an unknown handle, an outreach already waiting, or one sent in the last 30 days.
     ``opt_out(pipeline, handle, by=..., reason=None) -> OptOutResult`` also withdraws queued outreach.
 
-Knowledge gaps and FAQ proposals (``proposals``)
+Knowledge gaps and FAQ proposals (``proposals``; applying in ``apply``)
     ``collect_gaps(pipeline)``, ``cluster_gaps(pipeline, questions)``: the gap log plus approved replies
         where a person added a fix.
     ``draft_proposals(pipeline, limit=5) -> ProposalRun`` (``.drafts``, ``.skipped``, ``.warnings``);

@@ -14,19 +14,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 from rapidfuzz import fuzz
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
+from copilot.community.apply import (  # re-exported: the UI and the CLI apply through this module
+    APPROVED,
+    PLACEHOLDER,
+    Applied,
+    ApplyReport,
+    apply_proposals,
+    approve_proposal,
+    front_matter,
+    validate_entry_text,
+)
 from copilot.community.common import (
     Novelty,
     answer_fields,
@@ -42,28 +49,26 @@ from copilot.community.common import (
     prompts_for,
     trim_unfinished,
 )
-from copilot.community.registry import applied_proposals
-from copilot.errors import KnowledgeError, UserError
+from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences, strip_handle
-from copilot.knowledge import load_knowledge
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
-from copilot.queue import models, users
-from copilot.queue.db import reading, writing
-from copilot.types import Draft, Entry, Inbound, Triage
+from copilot.queue import models
+from copilot.queue.db import reading
+from copilot.types import Draft, Inbound, Triage
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
+__all__ = ["PLACEHOLDER", "Applied", "ApplyReport", "GapCluster", "GapQuestion", "ProposalRun", "apply_proposals",
+           "approve_proposal", "cluster_gaps", "collect_gaps", "draft_proposals", "generate_proposals",
+           "read_gap_log", "resolved_with_fix", "validate_entry_text"]
+
 GAP_LOG = "knowledge_gaps.jsonl"
-PLACEHOLDER = "ANSWER NEEDED"
 PROPOSAL_FIELDS = ("title", "question", "answer")
 CLUSTER_DISTANCE = 0.5
 MIN_EDIT_FOR_FIX = 25
 ANSWER_MAX_CHARS = 1200
-APPROVED = ("approved", "posting", "posted", "failed")
-KIND_FOLDERS = {"faq": "faq", "fix": "fixes", "workaround": "workarounds", "policy": "policies",
-                "guideline": "guidelines", "announcement": "announcements"}
 PRODUCT_WORDS = {"lumio-strip": r"strips?", "lumio-hub": r"hubs?", "lumio-bulb": r"bulbs?",
                  "lumio-app": r"app", "lumio-plus": r"lumio plus|lumio-plus|subscription"}
 PROPOSAL_TRIAGE = Triage(kind="question", sentiment="neutral", sentiment_score=0.0, priority=4,
@@ -237,7 +242,7 @@ def draft_proposals(pipeline: Pipeline, *, since: datetime | None = None, limit:
             skipped.append({"question": rep, "reason": f"already proposed ({_short(before)})"})
             continue
         draft = _draft_entry(pipeline, group, existing)
-        existing.add(_front(draft.text)["id"])
+        existing.add(front_matter(draft.text)["id"])
         novelty.add(rep)
         drafts.append(draft)
     return ProposalRun(tuple(drafts), len(clusters), len(questions), tuple(skipped), tuple(warnings))
@@ -287,7 +292,7 @@ def _existing_ids(pipeline: Pipeline) -> set[str]:
     t = models.items
     with reading(pipeline.queue.engine) as conn:
         for row in conn.execute(select(t.c.text).where(t.c.kind == "faq_proposal", t.c.status != "rejected")):
-            front = _front(row.text, strict=False)
+            front = front_matter(row.text, strict=False)
             if front.get("id"):
                 ids.add(str(front["id"]))
     return ids
@@ -372,142 +377,5 @@ def entry_markdown(entry_id: str, title: str, body: str, group: GapCluster) -> s
     return f"---\n{head}---\n{body.strip()}\n"
 
 
-def _front(text: str, *, strict: bool = True) -> dict[str, Any]:
-    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
-    try:
-        data = yaml.safe_load(match.group(1)) if match else None
-    except yaml.YAMLError:
-        data = None
-    if not isinstance(data, dict):
-        if strict:
-            raise UserError("the proposal has no valid front matter")
-        return {}
-    return data
-
-
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# Applying -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Applied:
-    """An approved proposal written into the knowledge base."""
-
-    item_id: int
-    entry_id: str
-    path: str
-
-
-@dataclass(frozen=True)
-class ApplyReport:
-    """What ``apply_proposals`` wrote, what it could not, and the re-index."""
-
-    applied: tuple[Applied, ...] = ()
-    errors: tuple[tuple[int, str], ...] = ()
-    ingest: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"applied": [a.__dict__ for a in self.applied],
-                "errors": [{"item_id": i, "error": e} for i, e in self.errors], "ingest": self.ingest}
-
-
-def validate_entry_text(text: str, kb_dir: Path) -> Entry:
-    """The entry a proposal's text defines, checked by the knowledge loader and against existing ids."""
-    if PLACEHOLDER in text:
-        raise UserError(f"the entry still says {PLACEHOLDER}: write the answer first")
-    front = _front(text)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "proposal" / f"{front.get('id') or 'entry'}.md"
-        path.parent.mkdir()
-        path.write_text(text, encoding="utf-8")
-        try:
-            [entry] = load_knowledge(path.parent)
-        except KnowledgeError as exc:
-            raise UserError(f"not a valid knowledge entry: line {exc.line or '?'}: {exc.reason}") from exc
-    clash = {e.id: e for e in load_entries(kb_dir)}
-    if entry.id in clash:
-        raise UserError(f"id {entry.id} already exists in {clash[entry.id].source}; choose another id")
-    return entry
-
-
-def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None = None,
-                    reindex: bool = True) -> ApplyReport:
-    """Write every approved, not yet applied proposal into the knowledge base, then re-index once."""
-    t, a = models.items, applied_proposals
-    query = select(t.c.id).where(t.c.kind == "faq_proposal", t.c.status.in_(APPROVED),
-                                 t.c.id.not_in(select(a.c.item_id))).order_by(t.c.approved_at, t.c.id)
-    if item_ids is not None:
-        query = query.where(t.c.id.in_(item_ids))
-    with reading(pipeline.queue.engine) as conn:
-        users.require(conn, by, "publish")
-        ids = [row.id for row in conn.execute(query)]
-    if item_ids is not None:
-        missing = sorted(set(item_ids) - set(ids))
-        if missing:
-            raise UserError(f"item(s) {', '.join(map(str, missing))} are not approved, unapplied FAQ proposals")
-    applied: list[Applied] = []
-    errors: list[tuple[int, str]] = []
-    for item_id in ids:
-        try:
-            applied.append(_apply_one(pipeline, item_id, by=by))
-        except UserError as exc:
-            errors.append((item_id, str(exc)))
-    report: dict[str, Any] = {}
-    if applied and reindex:
-        report = pipeline.ingest().to_dict()
-    return ApplyReport(tuple(applied), tuple(errors), report)
-
-
-def _apply_one(pipeline: Pipeline, item_id: int, *, by: str) -> Applied:
-    item = pipeline.queue.get(item_id)
-    kb_dir = pipeline.settings.kb_dir
-    try:
-        entry = validate_entry_text(item.text, kb_dir)
-    except UserError as exc:
-        raise UserError(f"proposal {item_id}: {exc}; it was approved, so write the entry by hand from "
-                        f"`copilot queue show {item_id}`") from exc
-    folder = KIND_FOLDERS.get(entry.kind, "proposed")
-    target = kb_dir / folder / f"{entry.id.removeprefix('kb-')}.md"
-    if target.exists():
-        raise UserError(f"proposal {item_id}: {target} already exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = False
-    try:
-        with writing(pipeline.queue.engine) as conn:
-            users.require(conn, by, "publish")
-            conn.execute(insert(applied_proposals).values(item_id=item_id, entry_id=entry.id, path=str(target),
-                                                          applied_by=by, applied_at=pipeline.queue.clock()))
-            hidden = target.with_name(f".{target.name}.tmp")  # the loader skips hidden files
-            hidden.write_text(item.text if item.text.endswith("\n") else item.text + "\n", encoding="utf-8")
-            os.replace(hidden, target)
-            written = True
-            load_knowledge(kb_dir)  # the whole base must still load (ids unique, files valid)
-    except IntegrityError as exc:
-        if written:
-            target.unlink(missing_ok=True)
-        raise UserError(f"proposal {item_id}: already applied, or id {entry.id} is taken by another proposal") from exc
-    except BaseException:
-        if written:
-            target.unlink(missing_ok=True)
-        raise
-    return Applied(item_id, entry.id, str(target))
-
-
-def approve_proposal(pipeline: Pipeline, item_id: int, *, by: str, version: int, text: str | None = None,
-                     reindex: bool = True) -> ApplyReport:
-    """Approve a proposal (optionally with a final edit) and write it into the knowledge base at once.
-
-    The entry is validated before the approval, so an invalid or unanswered proposal stays pending.
-    """
-    item = pipeline.queue.get(item_id)
-    if item.kind != "faq_proposal":
-        raise UserError(f"item {item_id} is a {item.kind}, not an FAQ proposal")
-    validate_entry_text(text if text is not None else item.text, pipeline.settings.kb_dir)
-    pipeline.queue.approve(item_id, by=by, version=version, text=text)
-    report = apply_proposals(pipeline, by=by, item_ids=[item_id], reindex=reindex)
-    if report.errors:
-        raise UserError(report.errors[0][1])
-    return report
