@@ -104,7 +104,8 @@ def summarise(results: list[CaseResult], *, k: int, mode: str) -> dict[str, Any]
 
 def calibrate_floor(results: list[CaseResult]) -> tuple[float, float]:
     """The score floor that maximises abstention accuracy on these results, and that accuracy."""
-    tops = [(r.scores[0] if r.scores else 0.0, bool(r.relevant_ids) and r.rank is not None) for r in results]
+    # The same definition as abstain_accuracy: answer the answerable cases, abstain on the rest.
+    tops = [(r.scores[0] if r.scores else 0.0, bool(r.relevant_ids)) for r in results]
     best = (0.5, -1.0)
     for floor in np.arange(0.2, 0.9, 0.005):
         acc = float(np.mean([(score >= floor) == ok for score, ok in tops]))
