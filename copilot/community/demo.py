@@ -240,6 +240,7 @@ class _World:
         channel = rng.choices(list(CHANNEL_WEIGHTS), weights=list(CHANNEL_WEIGHTS.values()))[0]
         author = rng.choice(self.customers)
         gap_answer = ""
+        cited: tuple[str, ...]
         if kind in ("complaint", "question"):
             issues = [i for i in self.c["issues"] if i.get(kind)]
             issue = rng.choices(issues, weights=[i.get("weight", 1) for i in issues])[0]

@@ -6,7 +6,8 @@ exactly like the queue, and an outreach draft and its promoter are in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -137,7 +138,7 @@ class Promoter:
         return data
 
 
-def _promoter(row: Mapping[str, Any], history: list[dict[str, Any]] | None = None) -> Promoter:
+def _promoter(row: Mapping[Any, Any], history: list[dict[str, Any]] | None = None) -> Promoter:
     return Promoter(
         handle=row["handle"], display=row["display"], channels=tuple(row["channels"] or ()),
         interests=tuple(row["interests"] or ()), messages=row["messages"], positive=row["positive"],
@@ -214,7 +215,7 @@ class Registry:
         with reading(self.engine) as conn:
             return [_promoter(row) for row in conn.execute(query.limit(max(1, limit))).mappings()]
 
-    def record(self, signals: list[Signals], *, by: str) -> tuple[list[str], list[str]]:
+    def record(self, signals: Sequence[Signals], *, by: str) -> tuple[builtins.list[str], builtins.list[str]]:
         """Store a scan: insert new members, refresh the counts of known ones; consent is never touched.
 
         Returns the handles newly detected as promoters and the handles updated.

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -158,7 +159,7 @@ def _stats(values: list[float], prefix: str) -> dict[str, float | None]:
             f"{prefix}_mean": round(float(statistics.fmean(values)), 3)}
 
 
-def _cases(cases: list[Any]) -> dict[str, Any]:
+def _cases(cases: Sequence[Any]) -> dict[str, Any]:
     statuses = Counter(row.status for row in cases)
     resolve = [_hours(row.resolved_at - row.received_at) for row in cases if row.resolved_at is not None]
     total = len(cases)
@@ -167,7 +168,7 @@ def _cases(cases: list[Any]) -> dict[str, Any]:
             **_stats(resolve, "resolve_hours")}
 
 
-def _volume(cases: list[Any]) -> dict[str, Any]:
+def _volume(cases: Sequence[Any]) -> dict[str, Any]:
     by_kind: Counter[str] = Counter()
     by_channel: Counter[str] = Counter()
     grid: dict[str, Counter[str]] = defaultdict(Counter)
@@ -180,7 +181,7 @@ def _volume(cases: list[Any]) -> dict[str, Any]:
             "by_channel_kind": {ch: dict(k) for ch, k in sorted(grid.items())}}
 
 
-def _sentiment(cases: list[Any], since: datetime, until: datetime) -> dict[str, Any]:
+def _sentiment(cases: Sequence[Any], since: datetime, until: datetime) -> dict[str, Any]:
     days: dict[str, list[Any]] = defaultdict(list)
     scores = []
     labels: Counter[str] = Counter()
@@ -207,7 +208,7 @@ def _sentiment(cases: list[Any], since: datetime, until: datetime) -> dict[str, 
             "daily": daily}
 
 
-def _top_issues(pipeline: Pipeline, cases: list[Any], items: list[Any]) -> list[dict[str, Any]]:
+def _top_issues(pipeline: Pipeline, cases: Sequence[Any], items: Sequence[Any]) -> list[dict[str, Any]]:
     """The knowledge entries cited most by reply drafts in the period, with how negative those cases were."""
     kb_dir = pipeline.settings.kb_dir
     titles = {e.id: e.title for e in load_entries(kb_dir)}
@@ -225,7 +226,7 @@ def _top_issues(pipeline: Pipeline, cases: list[Any], items: list[Any]) -> list[
              "negative_share": round(negative[entry_id] / n, 4)} for entry_id, n in counts.most_common(TOP_N)]
 
 
-def _response(cases: list[Any], replies: list[Any], items: list[Any]) -> dict[str, Any]:
+def _response(cases: Sequence[Any], replies: Sequence[Any], items: Sequence[Any]) -> dict[str, Any]:
     first: dict[int, datetime] = {}
     for row in replies:
         if row.case_id not in first or row.posted_at < first[row.case_id]:
@@ -241,7 +242,7 @@ def _response(cases: list[Any], replies: list[Any], items: list[Any]) -> dict[st
             "first_response_minutes": sorted(round(m, 2) for m in response)}
 
 
-def _acceptance(items: list[Any]) -> dict[str, Any]:
+def _acceptance(items: Sequence[Any]) -> dict[str, Any]:
     groups: dict[str, list[Any]] = defaultdict(list)
     for row in items:
         groups[row.kind].append(row)
@@ -249,7 +250,7 @@ def _acceptance(items: list[Any]) -> dict[str, Any]:
     return {"by_kind": by_kind, "overall": _accept(items)}
 
 
-def _accept(rows: list[Any]) -> dict[str, Any]:
+def _accept(rows: Sequence[Any]) -> dict[str, Any]:
     approved = [r for r in rows if r.status in APPROVED]
     rejected = sum(1 for r in rows if r.status == "rejected")
     waiting = sum(1 for r in rows if r.status in WAITING)
@@ -264,7 +265,7 @@ def _accept(rows: list[Any]) -> dict[str, Any]:
             "edit_ratio_mean": round(float(statistics.fmean(ratios)), 4) if ratios else None}
 
 
-def _promoters(members: list[Any], detected: list[Any], items: list[Any]) -> dict[str, Any]:
+def _promoters(members: Sequence[Any], detected: Sequence[Any], items: Sequence[Any]) -> dict[str, Any]:
     active = [m for m in members if m["is_promoter"]]
     top = sorted(active, key=lambda m: (-m["score"], m["handle"]))[:TOP_N]
     outreach = [r for r in items if r.kind == "outreach"]
@@ -277,7 +278,7 @@ def _promoters(members: list[Any], detected: list[Any], items: list[Any]) -> dic
                          "posted": sum(1 for r in outreach if r.status == "posted")}}
 
 
-def _gaps(pipeline: Pipeline, since: datetime, until: datetime, items: list[Any], applied: int) -> dict[str, Any]:
+def _gaps(pipeline: Pipeline, since: datetime, until: datetime, items: Sequence[Any], applied: int) -> dict[str, Any]:
     from copilot.community.proposals import GAP_LOG, read_gap_log
 
     logged, warnings = read_gap_log(pipeline.settings.data_dir / GAP_LOG, since)
