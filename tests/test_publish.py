@@ -302,3 +302,17 @@ def test_publish_through_the_outbox_end_to_end(tmp_path: Path) -> None:
     lines = outbox_lines(settings)
     assert sorted(line["item_id"] for line in lines) == [ids[0], ids[2]]
     assert {line["text"] for line in lines if line["item_id"] == ids[2]} == {"Edited before approval."}
+
+
+def test_an_approved_faq_proposal_is_never_posted(tmp_path: Path) -> None:
+    from copilot.queue import open_queue
+
+    settings = Settings(data_dir=tmp_path)
+    queue = open_queue(settings)
+    proposal = queue.submit(make_draft(1, kind="faq_proposal", channel="forum"), by="copilot")
+    reply = queue.submit(make_draft(2), by="copilot")
+    for item in (proposal, reply):
+        queue.approve(item.id, by="lead", version=item.version)
+    queue.publish_approved(OutboxPublisher(settings.outbox_path), by="lead")
+    assert [line["item_id"] for line in outbox_lines(settings)] == [reply.id]
+    assert queue.get(proposal.id).status == "approved"

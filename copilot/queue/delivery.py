@@ -84,6 +84,8 @@ def _claim_next(
         abandoned_before = min(started, now - timedelta(seconds=lease_s))
         found = conn.execute(
             select(t)
+            # An approved FAQ proposal goes into the knowledge base, never to a channel.
+            .where(t.c.kind != "faq_proposal")
             .where(or_(
                 t.c.status == "approved",
                 and_(t.c.status == "failed", t.c.claimed_at < started),
