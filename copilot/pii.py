@@ -35,7 +35,7 @@ _CARD_LAST4 = re.compile(
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
-_PHONE = re.compile(r"(?<![\w+#/-])(?:\+|00)?\d[\d ().-]{7,20}\d(?![\w/-])")
+_PHONE = re.compile(r"(?<![\w+#/(-])(?:\+|00)?\(?\d[\d ().-]{7,20}\d(?![\w/-])")
 _DATE_LIKE = re.compile(r"^\d{1,4}[-./]\d{1,2}[-./]\d{1,4}$")
 _REF_KEYWORDS = (
     r"order|orders|order\s+(?:number|no\.?|id|ref)|account\s+(?:number|no\.?|id)|acct|case|case\s+(?:number|no\.?)"
@@ -59,7 +59,7 @@ _STREET_TYPES = (
     r"|Terrace|Gardens|Square|Sq|Grove|Hill|Row|Mews|Parade|Highway|Hwy|Walk|Park"
 )
 _ADDRESS = re.compile(
-    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][a-z]+\s+){{1,3}}(?:{_STREET_TYPES})\b\.?"
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][a-z]+\s+){{1,3}}(?:{_STREET_TYPES})\b"
     r"(?:,?\s+(?:Apt|Apartment|Flat|Unit|Suite)\.?\s*\d+[A-Za-z]?)?"
 )
 _POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b")

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 # Bump when the feature vector changes: fitted models are cached under a key that includes it.
-FEATURE_VERSION = "lex-3"
+FEATURE_VERSION = "lex-5"
+HASH_FEATURES = 2**17  # hashed word uni- and bigrams: no vocabulary to store, nothing to fit
 
 LEXICAL_NAMES: tuple[str, ...] = (
     "vader_compound", "vader_pos", "vader_neg", "negations", "exclamations", "question", "positive_emoji",
@@ -39,6 +40,17 @@ def _vader() -> Any:
     return SentimentIntensityAnalyzer()
 
 
+_URL_ONLY = re.compile(r"https?://\S+|www\.\S+")
+_LEADING_HANDLES = re.compile(r"^(?:[.\u201c\"]?@\w+[:,]?\s*)+")
+
+
+def embedding_text(text: str) -> str:
+    """The text the embedder sees: links and the leading @handles of a reply chain carry no meaning."""
+    cleaned = _LEADING_HANDLES.sub("", _URL_ONLY.sub(" ", text))
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    return cleaned or text
+
+
 def lexical_features(text: str) -> list[float]:
     """A fixed-length vector of lexical signals, each roughly in [-1, 1] (see ``LEXICAL_NAMES``)."""
     scores = _vader().polarity_scores(text)
@@ -61,6 +73,21 @@ def lexical_features(text: str) -> list[float]:
         1.0 if _URL.search(text) else 0.0,
         min(math.log1p(len(words)) / math.log(64), 1.0),
     ]
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> Any:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        n_features=HASH_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2", lowercase=True,
+        token_pattern=r"(?u)\b\w+\b|[!?]|[^\w\s]", dtype=np.float32,
+    )
+
+
+def hashed_ngrams(texts: list[str]) -> Any:
+    """Hashed, L2-normalised word uni- and bigram counts (a sparse CSR matrix)."""
+    return _hasher().transform(texts).tocsr()
 
 
 def lexical_matrix(texts: list[str]) -> np.ndarray:

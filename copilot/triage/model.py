@@ -1,9 +1,10 @@
-"""The triage model: linear heads (kind, sentiment, crisis, private channel) over sentence embeddings plus
-lexical features; trained on the shipped seed set out of the box, or on a team's own labelled history.
+"""The triage model: linear heads (kind, sentiment, crisis, crisis category, private channel) over sentence
+embeddings, lexical features and hashed word n-grams; fitted on the shipped seed set out of the box, or on a
+team's own labelled history.
 
 Fitted heads are plain arrays (``.npz`` + a JSON card, no pickle), cached under ``<data_dir>/triage/``:
-``seed-<hash>.npz`` keyed by the seed data, the feature version and the embedder, and ``team.npz`` for a
-team's trained model (``copilot triage train FILE``).
+``seed-<hash>.npz`` keyed by the seed data, the feature and training versions and the embedder, and
+``team.npz`` for a team's trained model (``copilot triage train FILE``).
 """
 
 from __future__ import annotations
@@ -20,26 +21,40 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ConfigError, UserError
 from copilot.models.embeddings import as_matrix
 from copilot.triage.cases import GENERIC_CRISIS, NO_CRISIS, Case, load_cases
-from copilot.triage.features import FEATURE_VERSION, lexical_matrix
+from copilot.triage.features import (
+    FEATURE_VERSION,
+    HASH_FEATURES,
+    LEXICAL_NAMES,
+    embedding_text,
+    hashed_ngrams,
+    lexical_matrix,
+)
 
 HEADS: tuple[str, ...] = ("kind", "sentiment", "crisis", "crisis_category", "private")
-# Per-head fitting: regularisation, and whether classes are re-weighted to balance. The crisis gate is
-# fitted on the natural mix (balancing 1:6 seed odds made every angry complaint look like a crisis) with a
-# weak penalty; its decision threshold sits low instead, for recall.
+# Per head: regularisation, class balancing, which features it reads, and the weight of the n-gram block.
+# The crisis gate is fitted on the natural mix (balancing the 1:6 seed odds made every angry complaint look
+# like a crisis) with a weak penalty, and its threshold sits low instead, for recall. Crisis heads read
+# meaning only (the embedding): lexicon negativity and words are not danger. The kind head keeps the seed's
+# natural priors (balanced weights over-predict the rare kinds, spam above all, on real traffic).
 HEAD_OPTIONS: dict[str, dict[str, Any]] = {
-    "kind": {"c": 1.0, "balance": True},
-    "sentiment": {"c": 1.0, "balance": True},
-    "crisis": {"c": 10.0, "balance": False},
-    "crisis_category": {"c": 3.0, "balance": True},
-    "private": {"c": 1.0, "balance": True},
+    "kind": {"c": 1.0, "balance": False, "embedding_only": False, "hash_weight": 1.0},
+    "sentiment": {"c": 1.0, "balance": True, "embedding_only": False, "hash_weight": 1.0},
+    "crisis": {"c": 10.0, "balance": False, "embedding_only": True, "hash_weight": 0.0},
+    "crisis_category": {"c": 3.0, "balance": True, "embedding_only": True, "hash_weight": 0.0},
+    "private": {"c": 1.0, "balance": True, "embedding_only": False, "hash_weight": 1.0},
 }
+# A team's heads pick regularisation and n-gram weight by 3-fold cross-validation on the team's own data.
+TEAM_GRID_C: tuple[float, ...] = (0.3, 1.0, 3.0)
+TEAM_GRID_HASH: tuple[float, ...] = (0.5, 1.0, 2.0)
 SEED_FILES: tuple[str, ...] = ("triage_seed.jsonl", "triage_banking77.jsonl")
-TRAIN_VERSION = "t3"
+TRAIN_VERSION = "t6"
+GATE_QUANTILE = 0.03
 MIN_TEAM_LABELS = 20  # fewer labels than this for a field: keep the seed head for it
 TEAM_STEM = "team"
 
@@ -53,12 +68,40 @@ def embedder_name(embedder: Embeddings) -> str:
     return type(embedder).__name__
 
 
-def featurize(embedder: Embeddings, texts: Sequence[str]) -> tuple[np.ndarray, float]:
-    """The feature matrix (embedding, then lexical features) and the seconds spent embedding."""
+@dataclass(frozen=True)
+class Features:
+    """Dense features (embedding, then lexical) and hashed n-grams, one row per message."""
+
+    dense: np.ndarray
+    hashed: sp.csr_matrix
+
+    def __len__(self) -> int:
+        return int(self.dense.shape[0])
+
+    @property
+    def embedding(self) -> np.ndarray:
+        """The embedding columns (the lexical features come last)."""
+        return self.dense[:, : self.dense.shape[1] - len(LEXICAL_NAMES)]
+
+    def rows(self, index: np.ndarray | Sequence[int]) -> Features:
+        """A subset of rows (an index array or a boolean mask)."""
+        return Features(dense=self.dense[index], hashed=self.hashed[index])
+
+    @staticmethod
+    def stack(parts: Sequence[Features]) -> Features:
+        """Rows of several feature sets, in order."""
+        return Features(dense=np.vstack([p.dense for p in parts]),
+                        hashed=sp.vstack([p.hashed for p in parts]).tocsr())
+
+
+def featurize(embedder: Embeddings, texts: Sequence[str]) -> tuple[Features, float]:
+    """Features for ``texts`` and the seconds spent embedding."""
+    cleaned = [embedding_text(t) for t in texts]
     start = time.perf_counter()
-    embedded = as_matrix(embedder, list(texts))
+    embedded = as_matrix(embedder, cleaned)
     embed_s = time.perf_counter() - start
-    return np.hstack([embedded, lexical_matrix(list(texts))]).astype(np.float32), embed_s
+    dense = np.hstack([embedded, lexical_matrix(list(texts))]).astype(np.float32)
+    return Features(dense=dense, hashed=hashed_ngrams(cleaned)), embed_s
 
 
 @dataclass(frozen=True)
@@ -66,12 +109,15 @@ class LinearHead:
     """A multinomial (or binary) logistic-regression head stored as plain arrays."""
 
     classes: tuple[str, ...]
-    coef: np.ndarray  # (k, d), or (1, d) for two classes
+    coef: np.ndarray  # (k, dense dims), or (1, dense dims) for two classes
     intercept: np.ndarray  # (k,) or (1,)
+    hashed_coef: np.ndarray | None = None  # (k or 1, HASH_FEATURES), the n-gram weight folded in
 
-    def proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities, one row per input, columns in ``classes`` order."""
-        logits = features @ self.coef.T + self.intercept
+    def proba(self, features: Features) -> np.ndarray:
+        """Class probabilities, one row per message, columns in ``classes`` order."""
+        logits = features.dense @ self.coef.T + self.intercept
+        if self.hashed_coef is not None:
+            logits = logits + np.asarray(features.hashed @ self.hashed_coef.T)
         if len(self.classes) == 2 and self.coef.shape[0] == 1:
             p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.stack([1.0 - p1, p1], axis=1)
@@ -79,12 +125,20 @@ class LinearHead:
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
 
+    def predict(self, features: Features) -> list[str]:
+        """The most likely class of each message."""
+        return [self.classes[i] for i in self.proba(features).argmax(axis=1)]
+
 
 def fit_head(
-    features: np.ndarray, labels: Sequence[str], *, weights: np.ndarray | None = None, c: float = 1.0,
-    balance: bool = True,
+    features: Features, labels: Sequence[str], *, weights: np.ndarray | None = None, c: float = 1.0,
+    balance: bool = True, embedding_only: bool = False, hash_weight: float = 1.0,
 ) -> LinearHead:
-    """Fit a logistic regression (class-balanced unless told otherwise); a head needs two classes."""
+    """Fit a logistic regression (class-balanced unless told otherwise); a head needs two classes.
+
+    ``embedding_only`` reads only the embedding columns; otherwise the lexical features and the hashed
+    n-grams (scaled by ``hash_weight``) join in.
+    """
     from sklearn.linear_model import LogisticRegression
 
     classes = sorted(set(labels))
@@ -92,42 +146,43 @@ def fit_head(
         raise UserError(f"a triage head needs at least two classes to learn from, got {classes}")
     y = np.asarray(labels)
     counts = Counter(labels)
-    # Balanced classes, scaled by any per-row weight (seed rows count less beside a team's own data).
     if balance:
         sample_weight = np.asarray([len(labels) / (len(classes) * counts[label]) for label in labels])
     else:
         sample_weight = np.ones(len(labels))
     if weights is not None:
         sample_weight = sample_weight * weights
-    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
-    clf.fit(features, y, sample_weight=sample_weight)
-    return LinearHead(
-        classes=tuple(str(c_) for c_ in clf.classes_),
-        coef=clf.coef_.astype(np.float32),
-        intercept=clf.intercept_.astype(np.float32),
-    )
+    use_hash = not embedding_only and hash_weight > 0
+    dense = features.embedding if embedding_only else features.dense
+    matrix: Any = sp.hstack([sp.csr_matrix(dense), features.hashed * hash_weight]).tocsr() if use_hash else dense
+    clf = LogisticRegression(C=c, max_iter=3000, tol=1e-4)
+    clf.fit(matrix, y, sample_weight=sample_weight)
+    coef = np.zeros((clf.coef_.shape[0], features.dense.shape[1]), dtype=np.float32)
+    coef[:, : dense.shape[1]] = clf.coef_[:, : dense.shape[1]]
+    hashed_coef = (clf.coef_[:, dense.shape[1]:] * hash_weight).astype(np.float32) if use_hash else None
+    return LinearHead(classes=tuple(str(k) for k in clf.classes_), coef=coef,
+                      intercept=clf.intercept_.astype(np.float32), hashed_coef=hashed_coef)
 
 
-def choose_c(features: np.ndarray, labels: Sequence[str], grid: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
-             seed: int = 0) -> float:
-    """The regularisation strength with the best 3-fold macro-F1 (deterministic folds)."""
+def choose_options(features: Features, labels: Sequence[str], *, balance: bool, seed: int = 0) -> tuple[float, float]:
+    """``(C, n-gram weight)`` with the best 3-fold macro-F1 on these labels (deterministic folds)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(labels)
     if min(Counter(labels).values()) < 3 or len(y) < 60:
-        return 1.0
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
-    best, best_score = 1.0, -1.0
-    for c in grid:
-        scores = []
-        for train, test in folds.split(features, y):
-            head = fit_head(features[train], list(y[train]), c=c)
-            predicted = np.asarray(head.classes)[head.proba(features[test]).argmax(axis=1)]
-            scores.append(f1_score(y[test], predicted, average="macro"))
-        score = float(np.mean(scores))
-        if score > best_score + 1e-4:
-            best, best_score = c, score
+        return 1.0, 1.0
+    folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=seed).split(features.dense, y))
+    best, best_score = (1.0, 1.0), -1.0
+    for c in TEAM_GRID_C:
+        for hash_weight in TEAM_GRID_HASH:
+            scores = []
+            for train, test in folds:
+                head = fit_head(features.rows(train), list(y[train]), c=c, balance=balance, hash_weight=hash_weight)
+                scores.append(f1_score(y[test], head.predict(features.rows(test)), average="macro"))
+            score = float(np.mean(scores))
+            if score > best_score + 1e-4:
+                best, best_score = (c, hash_weight), score
     return best
 
 
@@ -149,24 +204,48 @@ def head_labels(cases: Sequence[Case], head: str) -> list[str | None]:
     return out
 
 
+def crisis_prototypes(features: Features, cases: Sequence[Case]) -> tuple[np.ndarray, float]:
+    """The embeddings of known crises, and the similarity gate a new crisis must clear.
+
+    The gate is calibrated on the prototypes themselves: the 3rd percentile of each crisis's similarity
+    to its nearest other crisis. A message less like any known crisis than that is not flagged by the
+    classifier alone (plain statements of self-harm still are).
+    """
+    rows = [i for i, c in enumerate(cases) if c.crisis not in (None, NO_CRISIS)]
+    prototypes = features.embedding[rows].astype(np.float32)
+    if len(rows) < 2:
+        return prototypes, 0.0
+    sims = prototypes @ prototypes.T
+    np.fill_diagonal(sims, -1.0)
+    return prototypes, float(np.quantile(sims.max(axis=1), GATE_QUANTILE))
+
+
 @dataclass
 class TriageModel:
-    """The fitted heads and a card saying what they were trained on."""
+    """The fitted heads, the crisis prototypes, and a card saying what they were trained on."""
 
     heads: dict[str, LinearHead]
     card: dict[str, Any] = field(default_factory=dict)
+    prototypes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    @property
+    def crisis_gate(self) -> float:
+        """The minimum similarity to a known crisis for a classifier-only crisis flag."""
+        return float(self.card.get("crisis_gate", 0.0))
 
     def save(self, folder: Path, stem: str) -> Path:
         """Write ``<stem>.npz`` and ``<stem>.json`` atomically; returns the ``.npz`` path."""
         folder.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, np.ndarray] = {"crisis_prototypes": self.prototypes}
         for name, head in self.heads.items():
             arrays[f"{name}__classes"] = np.asarray(head.classes, dtype=str)
             arrays[f"{name}__coef"] = head.coef
             arrays[f"{name}__intercept"] = head.intercept
+            if head.hashed_coef is not None:
+                arrays[f"{name}__hashed"] = head.hashed_coef
         target = folder / f"{stem}.npz"
         tmp = folder / f".{stem}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         card_tmp = folder / f".{stem}.{os.getpid()}.tmp.json"
         card_tmp.write_text(json.dumps(self.card, indent=2, sort_keys=True), encoding="utf-8")
         os.replace(card_tmp, folder / f"{stem}.json")
@@ -184,13 +263,21 @@ class TriageModel:
                         classes=tuple(str(c) for c in data[f"{name}__classes"]),
                         coef=np.asarray(data[f"{name}__coef"], dtype=np.float32),
                         intercept=np.asarray(data[f"{name}__intercept"], dtype=np.float32),
+                        hashed_coef=(np.asarray(data[f"{name}__hashed"], dtype=np.float32)
+                                     if f"{name}__hashed" in data.files else None),
                     )
                     for name in HEADS
                 }
+                prototypes = np.asarray(data["crisis_prototypes"], dtype=np.float32)
             card = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
         except (OSError, KeyError, ValueError) as exc:
             raise ConfigError(f"the triage model {path} is unreadable ({exc}): delete it to rebuild") from exc
-        return cls(heads=heads, card=card)
+        if card.get("feature_version") != FEATURE_VERSION:
+            raise ConfigError(
+                f"the triage model {path} was built for features {card.get('feature_version')!r}, not "
+                f"{FEATURE_VERSION!r}: retrain it with `copilot triage train FILE` (or delete it)"
+            )
+        return cls(heads=heads, card=card, prototypes=prototypes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,38 +303,58 @@ def seed_key(embedder: Embeddings) -> str:
     digest = hashlib.sha256()
     for path in seed_paths():
         digest.update(path.read_bytes())
-    digest.update(f"{FEATURE_VERSION}|{TRAIN_VERSION}|{embedder_name(embedder)}".encode())
+    digest.update(f"{FEATURE_VERSION}|{TRAIN_VERSION}|{HASH_FEATURES}|{embedder_name(embedder)}".encode())
     return digest.hexdigest()[:16]
 
 
-def _fit_all(features: np.ndarray, cases: Sequence[Case], *, weights: np.ndarray | None = None,
-             tune: bool = False) -> tuple[dict[str, LinearHead], dict[str, Any]]:
+def _labelled(features: Features, cases: Sequence[Case], head: str) -> tuple[Features, list[str], np.ndarray]:
+    labels = head_labels(cases, head)
+    keep = np.asarray([label is not None for label in labels], dtype=bool)
+    return features.rows(keep), [label for label in labels if label is not None], keep
+
+
+def _card(source: str, embedder: Embeddings, features: Features, stats: dict[str, Any], gate: float,
+          **extra: Any) -> dict[str, Any]:
+    return {
+        "source": source, "embedder": embedder_name(embedder), "feature_version": FEATURE_VERSION,
+        "train_version": TRAIN_VERSION, "dim": int(features.dense.shape[1]), "heads": stats,
+        "crisis_gate": round(gate, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra,
+    }
+
+
+def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, Features]:
+    """Fit every head on the seed set; returns the model and the seed features."""
+    cases = seed_cases()
+    features, _ = featurize(embedder, [c.text for c in cases])
     heads: dict[str, LinearHead] = {}
     stats: dict[str, Any] = {}
     for head in HEADS:
-        labels = head_labels(cases, head)
-        keep = np.asarray([label is not None for label in labels])
-        y = [label for label in labels if label is not None]
-        x = features[keep]
-        w = weights[keep] if weights is not None else None
-        options = HEAD_OPTIONS[head]
-        c = choose_c(x, y) if tune else options["c"]
-        heads[head] = fit_head(x, y, weights=w, c=c, balance=options["balance"])
-        stats[head] = {"n": len(y), "c": c, "classes": dict(Counter(y))}
-    return heads, stats
+        x, y, _ = _labelled(features, cases, head)
+        heads[head] = fit_head(x, y, **HEAD_OPTIONS[head])
+        stats[head] = {"source": "seed", "n": len(y), "classes": dict(Counter(y))}
+    prototypes, gate = crisis_prototypes(features, cases)
+    return TriageModel(heads=heads, card=_card("seed", embedder, features, stats, gate),
+                       prototypes=prototypes), features
 
 
-def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, np.ndarray]:
-    """Fit every head on the seed set; returns the model and the seed feature matrix."""
-    cases = seed_cases()
-    features, _ = featurize(embedder, [c.text for c in cases])
-    heads, stats = _fit_all(features, cases)
-    card = {
-        "source": "seed", "embedder": embedder_name(embedder), "feature_version": FEATURE_VERSION,
-        "train_version": TRAIN_VERSION, "dim": int(features.shape[1]), "heads": stats,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return TriageModel(heads=heads, card=card), features
+def _save_features(path: Path, features: Features) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, dense=features.dense, data=features.hashed.data, indices=features.hashed.indices,
+                        indptr=features.hashed.indptr)
+    os.replace(tmp, path)
+
+
+def _load_features(path: Path) -> Features | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            dense = np.asarray(data["dense"], dtype=np.float32)
+            hashed = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
+                                   shape=(dense.shape[0], HASH_FEATURES))
+    except (OSError, KeyError, ValueError):
+        return None  # a stale or broken cache is rebuilt
+    return Features(dense=dense, hashed=hashed)
 
 
 def load_seed_model(folder: Path, embedder: Embeddings) -> TriageModel:
@@ -257,21 +364,20 @@ def load_seed_model(folder: Path, embedder: Embeddings) -> TriageModel:
         return TriageModel.load(folder, stem)
     model, features = train_seed_model(embedder)
     model.save(folder, stem)
-    np.save(folder / f"{stem}.features.npy", features)
+    _save_features(folder / f"{stem}.features.npz", features)
     return model
 
 
-def _seed_features(folder: Path | None, embedder: Embeddings, cases: Sequence[Case]) -> np.ndarray:
-    if folder is not None:
-        cached = folder / f"seed-{seed_key(embedder)}.features.npy"
-        if cached.exists():
-            features = np.load(cached, allow_pickle=False)
-            if features.shape[0] == len(cases):
-                return features
+def _seed_features(folder: Path | None, embedder: Embeddings, cases: Sequence[Case]) -> Features:
+    path = folder / f"seed-{seed_key(embedder)}.features.npz" if folder is not None else None
+    if path is not None:
+        cached = _load_features(path)
+        if cached is not None and len(cached) == len(cases):
+            return cached
     features, _ = featurize(embedder, [c.text for c in cases])
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"seed-{seed_key(embedder)}.features.npy", features)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_features(path, features)
     return features
 
 
@@ -282,43 +388,40 @@ def train_team_model(
     """Fit heads on a team's labelled cases.
 
     A field with at least ``MIN_TEAM_LABELS`` team labels (and two classes) is learned from the team's
-    cases plus the seed set at ``seed_weight``; other fields keep the seed head. The crisis head always
-    keeps the seed's crisis examples at full weight: a team's history rarely holds enough crises, and a
-    missed crisis is the worst error.
+    cases plus the seed set at ``seed_weight``, with C and the n-gram weight chosen by cross-validation on
+    the team's cases; other fields keep the seed head. The crisis heads always keep the seed's crises at
+    full weight: a team's history rarely holds enough of them, and a missed crisis is the worst error.
     """
+    if not cases:
+        raise UserError("no labelled messages to train on")
     seeds = seed_cases()
-    seed_x = _seed_features(cache_dir, embedder, seeds)
+    if cache_dir is not None:
+        seed_model, seed_x = load_seed_model(cache_dir, embedder), _seed_features(cache_dir, embedder, seeds)
+    else:
+        seed_model, seed_x = train_seed_model(embedder)
     team_x, _ = featurize(embedder, [c.text for c in cases])
     heads: dict[str, LinearHead] = {}
     stats: dict[str, Any] = {}
     for head in HEADS:
-        team_labels = head_labels(cases, head)
-        team_y = [label for label in team_labels if label is not None]
-        team_keep = np.asarray([label is not None for label in team_labels], dtype=bool)
-        seed_labels = head_labels(seeds, head)
-        seed_keep = np.asarray([label is not None for label in seed_labels], dtype=bool)
-        seed_y = [label for label in seed_labels if label is not None]
-        usable = len(team_y) >= MIN_TEAM_LABELS and len(set(team_y)) >= 2
-        if head in ("crisis", "crisis_category"):
-            usable = len(team_y) > 0  # every labelled message sharpens the line, next to the seed's crises
-        options = HEAD_OPTIONS[head]
+        options = dict(HEAD_OPTIONS[head])
         crisis_head = head in ("crisis", "crisis_category")
+        tx, ty, _ = _labelled(team_x, cases, head)
+        sx, sy, _ = _labelled(seed_x, seeds, head)
+        usable = len(ty) > 0 if crisis_head else (len(ty) >= MIN_TEAM_LABELS and len(set(ty)) >= 2)
         if not usable:
-            x, y, w = seed_x[seed_keep], seed_y, None
-            c = options["c"]
-            stats[head] = {"source": "seed", "n": len(y)}
-        else:
-            x = np.vstack([team_x[team_keep], seed_x[seed_keep]])
-            y = team_y + seed_y
-            weight_of_seed = 1.0 if crisis_head else seed_weight
-            w = np.concatenate([np.ones(len(team_y)), np.full(len(seed_y), weight_of_seed)])
-            c = options["c"] if crisis_head else choose_c(team_x[team_keep], team_y)
-            stats[head] = {"source": "team+seed", "n_team": len(team_y), "n_seed": len(seed_y),
-                           "seed_weight": weight_of_seed, "c": c, "classes": dict(Counter(team_y))}
-        heads[head] = fit_head(x, y, weights=w, c=c, balance=options["balance"])
-    card = {
-        "source": source or "team", "embedder": embedder_name(embedder), "feature_version": FEATURE_VERSION,
-        "train_version": TRAIN_VERSION, "dim": int(team_x.shape[1]), "heads": stats, "n_cases": len(cases),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return TriageModel(heads=heads, card=card)
+            heads[head] = seed_model.heads[head]
+            stats[head] = {"source": "seed", "n": len(sy)}
+            continue
+        weight_of_seed = 1.0 if crisis_head else seed_weight
+        if not crisis_head:
+            options["c"], options["hash_weight"] = choose_options(tx, ty, balance=options["balance"])
+        weights = np.concatenate([np.ones(len(ty)), np.full(len(sy), weight_of_seed)])
+        heads[head] = fit_head(Features.stack([tx, sx]), ty + sy, weights=weights, **options)
+        stats[head] = {"source": "team+seed", "n_team": len(ty), "n_seed": len(sy), "seed_weight": weight_of_seed,
+                       "c": options["c"], "hash_weight": options["hash_weight"], "classes": dict(Counter(ty))}
+    if any(c.crisis not in (None, NO_CRISIS) for c in cases):
+        prototypes, gate = crisis_prototypes(Features.stack([team_x, seed_x]), [*cases, *seeds])
+    else:
+        prototypes, gate = seed_model.prototypes, seed_model.crisis_gate
+    card = _card(source or "team", embedder, team_x, stats, gate, n_cases=len(cases))
+    return TriageModel(heads=heads, card=card, prototypes=prototypes)

@@ -105,10 +105,15 @@ class Triager:
         sentiment_p = heads["sentiment"].proba(features)
         crisis_p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
         category_p = heads["crisis_category"].proba(features)
+        prototypes = self.model.prototypes
+        if prototypes.size:
+            similarity = (features.embedding @ prototypes.T).max(axis=1)
+        else:
+            similarity = np.ones(len(texts), dtype=np.float32)
         private_p = heads["private"].proba(features)
         results = [
             self._label(m, heads["kind"].classes, kind_p[i], heads["sentiment"].classes, sentiment_p[i],
-                        float(crisis_p[i]), heads["crisis_category"].classes, category_p[i],
+                        float(crisis_p[i]), float(similarity[i]), heads["crisis_category"].classes, category_p[i],
                         heads["private"].classes, private_p[i])
             for i, m in enumerate(inbounds)
         ]
@@ -117,12 +122,12 @@ class Triager:
 
     def _label(
         self, inbound: Inbound, kind_classes: tuple[str, ...], kind_p: np.ndarray,
-        sentiment_classes: tuple[str, ...], sentiment_p: np.ndarray, p_crisis: float,
+        sentiment_classes: tuple[str, ...], sentiment_p: np.ndarray, p_crisis: float, similarity: float,
         category_classes: tuple[str, ...], category_p: np.ndarray, private_classes: tuple[str, ...],
         private_p: np.ndarray,
     ) -> Triage:
         text = inbound.text
-        crisis, crisis_reason = self._crisis(text, p_crisis, category_classes, category_p)
+        crisis, crisis_reason = self._crisis(text, p_crisis, similarity, category_classes, category_p)
 
         sentiments = dict(zip(sentiment_classes, sentiment_p.tolist(), strict=True))
         sentiment = max(sentiments, key=lambda k: sentiments[k])
@@ -159,14 +164,15 @@ class Triager:
             private_reason=private_reason, language=detect_language(text), confidence=round(float(confidence), 3),
         )
 
-    @staticmethod
     def _crisis(
-        text: str, p_crisis: float, categories: tuple[str, ...], category_p: np.ndarray,
+        self, text: str, p_crisis: float, similarity: float, categories: tuple[str, ...], category_p: np.ndarray,
     ) -> tuple[bool, str | None]:
+        """Crisis or not, and its category: the classifier, gated by closeness to a known crisis, with the
+        hyperbole guard; a plain statement of self-harm needs only weak support from the classifier."""
         explicit = explicit_self_harm(text)
         if explicit and p_crisis >= EXPLICIT_FLOOR:
             decided = True
-        elif p_crisis >= CRISIS_THRESHOLD:
+        elif p_crisis >= CRISIS_THRESHOLD and similarity >= self.model.crisis_gate:
             decided = p_crisis >= HYPERBOLE_OVERRIDE or not hyperbole_cues(text)
         else:
             decided = False
