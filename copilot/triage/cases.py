@@ -242,11 +242,28 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise UserError(f"{path}: is a directory, not a case file") from None
 
 
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """Lift nested label objects (``{"expected": {"kind": ...}}``) into dotted columns (``expected.kind``)."""
+    if not any(isinstance(v, dict) for v in row.values()):
+        return row
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                flat[f"{key}.{inner}"] = inner_value
+        else:
+            flat[key] = value
+    return flat
+
+
 def _map_columns(path: Path, names: list[str], sample: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
     """Which of the file's columns feed which field; the rest are ignored."""
     by_norm: dict[str, str] = {}
     for name in names:
         by_norm.setdefault(_norm_column(name), name)
+    for name in names:  # a nested label ("expected.kind") answers to its own name too, if that is free
+        if "." in name:
+            by_norm.setdefault(_norm_column(name.rsplit(".", 1)[1]), name)
     mapping: dict[str, str] = {}
     for target, aliases in COLUMN_ALIASES.items():
         for alias in aliases:
@@ -331,7 +348,7 @@ def _case_from_row(row: dict[str, Any], columns: dict[str, str], line: int) -> C
 def load_cases(path: str | Path, *, require_labels: bool = False) -> CaseSet:
     """Read a case file; a bad file or value raises ``UserError`` naming file and line."""
     path = Path(path)
-    rows = list(_rows(path))
+    rows = [(line, _flatten(row)) for line, row in _rows(path)]
     if not rows:
         raise UserError(f"{path}: no rows")
     names: list[str] = []

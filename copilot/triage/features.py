@@ -145,7 +145,8 @@ _SAFETY_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"scorch(?:ed)?|overheat(?:ing|ed)?|too\s+hot|so\s+hot|hot\s+to\s+the\s+touch|swell(?:ing)?\s+up|hissing|"
         r"explod(?:e|ed|ing)|caught\s+fire)\b", re.IGNORECASE)),
     ("electric shock", re.compile(
-        r"\b(?:electric(?:al)?\s+shock|shocked|live\s+wire|sparks?|sparking|short(?:ed)?\s+circuit|shorted|"
+        r"\b(?:electric(?:al)?\s+shock|shocked|(?:a|the)\s+(?:nasty\s+|big\s+|bad\s+)?shock|shock\s+from|"
+        r"live\s+wire|sparks?|sparking|short(?:ed)?\s+circuit|shorted|"
         r"electrocut\w*)\b", re.IGNORECASE)),
     ("gas/carbon monoxide", re.compile(r"\b(?:gas|carbon\s+monoxide|co\s+alarm)\b", re.IGNORECASE)),
     ("medical emergency", re.compile(

