@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from _eval_support import EXPLODE, KNOWLEDGE, REPO, ExplodingChat, LabelTriager, support_rows, write_jsonl
-from fakes import HashEmbeddings
+from fakes import FakeChat, HashEmbeddings
 
 from copilot.config import Settings
 from copilot.errors import UserError
@@ -140,3 +140,24 @@ def test_unknown_case_ids_and_bad_limits_are_user_errors(tmp_path: Path, support
     bad = write_jsonl(tmp_path / "bad.jsonl", [dict(support_rows("sup-001")[0], expected_ids=["kb-gone"])])
     with pytest.raises(UserError, match=r"bad.jsonl:1: expected_ids kb-gone not in the knowledge base"):
         run_dataset(settings, bad, out_root=None, backends=Backends(embedder=HashEmbeddings()))
+
+
+def test_a_judged_run_records_verdicts_and_unreadable_ones(tmp_path: Path, support_file: Path) -> None:
+    verdict = "EMPATHY: 4\nHELPFULNESS: 3\nFAITHFULNESS: 5\nREASON: Kind and grounded, but no clear next step."
+    judge = FakeChat(replies=[verdict, "no idea", "still no idea", verdict])
+    backends = Backends(chat=ExplodingChat(replies=[FLICKER_REPLY, PRAISE_REPLY]), embedder=HashEmbeddings(),
+                        triager=LabelTriager(support_file), judge_chat=judge)
+    result = run_dataset(_settings(tmp_path), support_file, out_root=tmp_path / "runs", judge=True,
+                         backends=backends)
+    judged = {r["id"]: r["judge"] for r in result.rows}
+    # Drafts with text are judged in case order: sup-001, then the crisis (unreadable twice), then the praise.
+    assert judged["sup-001"]["faithfulness"] == 5 and judged["sup-001"]["attempts"] == 1
+    assert judged["sup-047"]["error"].startswith("unreadable verdict") and judged["sup-047"]["attempts"] == 2
+    assert judged["sup-065"]["empathy"] == 4
+    assert judged["sup-boom"] is None and judged["sup-063"] is None  # raised; skipped (no text)
+    summary = result.summary
+    assert summary["judge"] == {"empathy": 4.0, "helpfulness": 3.0, "faithfulness": 5.0, "n": 2, "n_errors": 1}
+    assert summary["metrics"]["judge.faithfulness"] == 5.0
+    assert result.config["judge"]["chat"] == "fake-chat" and "judge/user.j2" in result.config["judge"]["templates"]
+    html = (result.path / "report.html").read_text()
+    assert "faithfulness 5: Kind and grounded" in html and "unreadable verdict" in html
