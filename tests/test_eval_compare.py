@@ -36,11 +36,13 @@ def _row(case_id: str, passed: bool, score: float, failed: list[str] | None = No
 def runs(tmp_path: Path) -> tuple[Path, Path]:
     a = _run(tmp_path, "20261101T000000Z-aaaaaaa",
              metrics={"pass_rate": 0.5, "groundedness.mean": 0.9, "latency_ms_p95": 4000.0, "n_errors": 1,
+                      "first_token_ms_p50": 900.0,
                       "triage.kind.accuracy": 0.8, "false_escalation_rate_bad": 0.1},
              rows=[_row("c1", True, 1.0), _row("c2", False, 0.4), _row("c3", True, 0.9), _row("c4", True, 0.95),
                    _row("old", True, 1.0)])
     b = _run(tmp_path, "20261102T000000Z-bbbbbbb",
              metrics={"pass_rate": 0.5, "groundedness.mean": 0.8, "latency_ms_p95": 3000.0, "n_errors": 0,
+                      "first_token_ms_p50": 1200.0,
                       "triage.kind.accuracy": 0.8, "false_escalation_rate_bad": 0.2, "judge.empathy": 4.1},
              rows=[_row("c1", False, 0.5, ["groundedness"]), _row("c2", True, 1.0), _row("c3", True, 0.9),
                    _row("c4", True, 0.7), _row("new", True, 1.0)],
@@ -58,7 +60,7 @@ def test_metrics_move_in_the_right_direction(runs: tuple[Path, Path]) -> None:
     assert by_name["pass_rate"]["direction"] == "same" and by_name["triage.kind.accuracy"]["delta"] == 0.0
     assert by_name["judge.empathy"]["direction"] == "n/a" and by_name["judge.empathy"]["a"] is None
     assert set(result["improved"]) == {"latency_ms_p95", "n_errors"}
-    assert set(result["regressed"]) == {"groundedness.mean", "false_escalation_rate_bad"}
+    assert set(result["regressed"]) == {"groundedness.mean", "false_escalation_rate_bad", "first_token_ms_p50"}
 
 
 def test_cases_that_flipped_and_what_changed_in_the_setup(runs: tuple[Path, Path]) -> None:
@@ -74,6 +76,7 @@ def test_cases_that_flipped_and_what_changed_in_the_setup(runs: tuple[Path, Path
     text = format_comparison(result)
     assert "REGRESSED c1: fails groundedness" in text and "improved  c2" in text
     assert "prompts changed: draft/user.j2" in text and "top_k 5 -> 8" in text
+    assert "note: the runs cover different cases (A 5, B 5, 4 in both)" in text
     assert "groundedness.mean" in text and "REGRESSED" in text.split("groundedness.mean", 1)[1].splitlines()[0]
 
 

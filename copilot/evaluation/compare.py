@@ -103,6 +103,10 @@ def format_comparison(result: dict[str, Any]) -> str:
              f"B: {b['path']}  ({b['chat'] or 'retrieval only'}, git {(b['git'] or {}).get('sha')})"]
     if not result["same_dataset"]:
         lines.append("note: the dataset files differ; only cases with the same id are compared")
+    cases = result["cases"]
+    if cases["only_a"] or cases["only_b"]:
+        lines.append(f"note: the runs cover different cases (A {a['n']}, B {b['n']}, {cases['common']} in both): "
+                     "the metrics below are not like for like")
     changed = result["changed"]
     if changed["prompts"]:
         lines.append("prompts changed: " + ", ".join(changed["prompts"]))
@@ -120,7 +124,6 @@ def format_comparison(result: dict[str, Any]) -> str:
         fb = "-" if m["b"] is None else f"{m['b']:.4g}"
         fd = "" if m["delta"] is None else f"{m['delta']:+.4g}"
         lines.append(f"{m['metric'].ljust(width)}  {fa:>10}  {fb:>10}  {fd:>9}{marks[m['direction']]}")
-    cases = result["cases"]
     lines.append("")
     lines.append(f"cases compared: {cases['common']}; now passing: {len(cases['now_passing'])}; "
                  f"now failing: {len(cases['now_failing'])}")

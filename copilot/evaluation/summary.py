@@ -1,8 +1,8 @@
 """Summaries of run results: per-score means and pass rates, retrieval, triage, decisions, latency, slices.
 
 Every summary carries ``metrics``: a flat mapping of metric name to number, the part that
-``copilot eval compare`` diffs and ``copilot eval gate`` checks against thresholds. Names ending in
-``_ms`` or ``_rate_bad`` are better when lower (see ``lower_is_better``).
+``copilot eval compare`` diffs and ``copilot eval gate`` checks against thresholds. Times (``_ms``,
+latency), ``*_rate_bad`` and ``n_errors`` are better when lower (see ``lower_is_better``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ JUDGE_ASPECTS = ("empathy", "helpfulness", "faithfulness")
 
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of this metric is the better one."""
-    return metric.endswith(("_ms", "_rate_bad")) or "latency" in metric or metric == "n_errors"
+    return "_ms" in metric or "latency" in metric or metric.endswith("_rate_bad") or metric == "n_errors"
 
 
 def percentile(values: Iterable[float | None], q: float) -> float | None:
