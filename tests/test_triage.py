@@ -36,7 +36,7 @@ from copilot.triage.model import (
     featurize,
     seed_cases,
 )
-from copilot.triage.triager import Triager, priority_of
+from copilot.triage.triager import Triager, decide_crisis, priority_of
 from copilot.types import MESSAGE_KINDS, SENTIMENTS, Inbound
 
 
@@ -84,6 +84,25 @@ def test_known_crises_are_flagged_by_category(triager: Triager) -> None:
     assert np.mean([t.crisis for t in labels]) > 0.8  # a bag of hashed words, not meaning
     right = [t.crisis_reason.startswith(str(c.crisis)) for c, t in zip(crises, labels, strict=True) if t.crisis_reason]
     assert np.mean(right) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("text", "p_crisis", "similarity", "expected"),
+    [
+        ("my partner hit me", 0.50, 0.50, True),  # the classifier, close enough to a known crisis
+        ("my partner hit me", 0.50, 0.20, False),  # unlike any known crisis: the gate holds it back
+        ("my partner hit me", 0.20, 0.50, False),  # the classifier is not convinced
+        ("my partner hit me", 0.15, 0.80, True),  # a near twin of a known crisis needs little support
+        ("my partner hit me", 0.05, 0.95, False),
+        ("this update is killing me lol", 0.60, 0.50, False),  # hyperbole guard
+        ("this update is killing me lol", 0.90, 0.50, True),  # ...unless the classifier is sure
+        ("I want to kill myself", 0.12, 0.10, True),  # plain words of self-harm
+        ("I want to kill myself lol", 0.12, 0.10, True),  # never waved away as a joke
+        ("I want to kill myself", 0.05, 0.10, False),
+    ],
+)
+def test_crisis_decision_rule(text: str, p_crisis: float, similarity: float, expected: bool) -> None:
+    assert decide_crisis(text, p_crisis, similarity, gate=0.37, strong=0.65) is expected
 
 
 def test_safety_reason_names_the_hazard(triager: Triager) -> None:
@@ -258,13 +277,13 @@ def test_team_training_learns_the_team_labels_and_is_loaded_automatically(
 def test_options_are_chosen_by_cross_validation_on_the_team_data() -> None:
     rng = np.random.default_rng(0)
     labels = ["a", "b", "c"] * 30
-    centres = {"a": [3.0, 0, 0], "b": [0, 3.0, 0], "c": [0, 0, 3.0]}
-    dense = np.asarray([centres[y] for y in labels]) + rng.normal(0, 1.0, (90, 3))
-    features = Features(dense=np.hstack([dense, np.zeros((90, 13))]).astype(np.float32),
-                        hashed=sp.csr_matrix((90, HASH_FEATURES), dtype=np.float32))
-    c, hash_weight = choose_options(features, labels, balance=True)
-    assert c in TEAM_GRID_C and hash_weight in TEAM_GRID_HASH
+    # Only the n-gram block tells the classes apart: a grid that can switch it off must keep it on.
+    rows = [{"a": 0, "b": 1, "c": 2}[y] for y in labels]
+    hashed = sp.csr_matrix((np.ones(90, dtype=np.float32), (np.arange(90), rows)), shape=(90, HASH_FEATURES))
+    features = Features(dense=rng.normal(0, 1.0, (90, 16)).astype(np.float32), hashed=hashed)
+    assert choose_options(features, labels, balance=True, grid_c=(1.0,), grid_hash=(0.0, 1.0)) == (1.0, 1.0)
     assert choose_options(features.rows(np.arange(30)), labels[:30], balance=True) == (1.0, 1.0)  # too few
+    assert set(TEAM_GRID_C) >= {0.3, 1.0, 3.0} and 1.0 in TEAM_GRID_HASH
 
 
 def test_team_training_needs_labels(tmp_path: Path) -> None:

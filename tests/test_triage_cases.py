@@ -62,6 +62,19 @@ def test_aliases_and_label_spellings(tmp_path: Path) -> None:
     assert fourth.kind == "feedback" and fourth.private_info is None  # the key is absent: not labelled
 
 
+def test_nested_expected_labels_are_read(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "support.jsonl", [
+        {"id": "sup-1", "message": "hub offline again", "channel": "twitter", "author": "@dana",
+         "expected": {"kind": "complaint", "sentiment": "negative", "crisis": False, "private_info": False},
+         "tags": ["hub"]},
+    ])
+    case_set = load_cases(path)
+    assert case_set.columns["kind"] == "expected.kind" and case_set.columns["crisis"] == "expected.crisis"
+    case = case_set.cases[0]
+    assert (case.kind, case.sentiment, case.crisis, case.private_info) == ("complaint", "negative", "none", False)
+    assert case.inbound.author == "@dana" and case_set.ignored == ("tags",)
+
+
 def test_generic_label_column_is_read_by_its_values(tmp_path: Path) -> None:
     sentiment = write_jsonl(tmp_path / "a.jsonl", [{"text": "great", "label": "positive"},
                                                   {"text": "bad", "label": "negative"}])

@@ -165,7 +165,10 @@ def fit_head(
                       intercept=clf.intercept_.astype(np.float32), hashed_coef=hashed_coef)
 
 
-def choose_options(features: Features, labels: Sequence[str], *, balance: bool, seed: int = 0) -> tuple[float, float]:
+def choose_options(
+    features: Features, labels: Sequence[str], *, balance: bool, seed: int = 0,
+    grid_c: Sequence[float] = TEAM_GRID_C, grid_hash: Sequence[float] = TEAM_GRID_HASH,
+) -> tuple[float, float]:
     """``(C, n-gram weight)`` with the best 3-fold macro-F1 on these labels (deterministic folds)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
@@ -175,8 +178,8 @@ def choose_options(features: Features, labels: Sequence[str], *, balance: bool, 
         return 1.0, 1.0
     folds = list(StratifiedKFold(n_splits=3, shuffle=True, random_state=seed).split(features.dense, y))
     best, best_score = (1.0, 1.0), -1.0
-    for c in TEAM_GRID_C:
-        for hash_weight in TEAM_GRID_HASH:
+    for c in grid_c:
+        for hash_weight in grid_hash:
             scores = []
             for train, test in folds:
                 head = fit_head(features.rows(train), list(y[train]), c=c, balance=balance, hash_weight=hash_weight)

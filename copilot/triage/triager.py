@@ -167,28 +167,34 @@ class Triager:
     def _crisis(
         self, text: str, p_crisis: float, similarity: float, categories: tuple[str, ...], category_p: np.ndarray,
     ) -> tuple[bool, str | None]:
-        """Crisis or not, and its category: the classifier, gated by closeness to a known crisis, with the
-        hyperbole guard; a plain statement of self-harm, or a message very close to a known crisis, needs only
-        weak support from the classifier."""
-        explicit = explicit_self_harm(text)
-        if explicit and p_crisis >= EXPLICIT_FLOOR:
-            decided = True
-        elif (p_crisis >= CRISIS_THRESHOLD and similarity >= self.model.crisis_gate) or (
-            p_crisis >= EXPLICIT_FLOOR and similarity >= self.model.crisis_strong_similarity
-        ):
-            decided = p_crisis >= HYPERBOLE_OVERRIDE or not hyperbole_cues(text)
-        else:
-            decided = False
-        if not decided:
+        if not decide_crisis(text, p_crisis, similarity, gate=self.model.crisis_gate,
+                             strong=self.model.crisis_strong_similarity):
             return False, None
-        if explicit and p_crisis < CRISIS_THRESHOLD and similarity < self.model.crisis_strong_similarity:
-            category = "self-harm"
+        if explicit_self_harm(text) and p_crisis < CRISIS_THRESHOLD and similarity < self.model.crisis_strong_similarity:
+            category = "self-harm"  # flagged on its words alone: the category head had little to go on
         else:
             category = categories[int(np.argmax(category_p))]
         if category == "safety":
             detail = safety_detail(text)
             category = f"safety: {detail}" if detail else "safety"
         return True, category
+
+
+def decide_crisis(text: str, p_crisis: float, similarity: float, *, gate: float, strong: float) -> bool:
+    """Whether a message is a crisis.
+
+    The classifier's ``p_crisis`` must reach ``CRISIS_THRESHOLD`` and the message must be at least ``gate``
+    similar to a known crisis; or, with ``p_crisis`` of at least ``EXPLICIT_FLOOR``, be ``strong``-ly similar
+    to one. Either way a figure of speech ("killing me lol") is let go unless ``p_crisis`` reaches
+    ``HYPERBOLE_OVERRIDE``. A plain statement of self-harm needs only ``EXPLICIT_FLOOR``.
+    """
+    if explicit_self_harm(text) and p_crisis >= EXPLICIT_FLOOR:
+        return True
+    classifier = p_crisis >= CRISIS_THRESHOLD and similarity >= gate
+    near_twin = p_crisis >= EXPLICIT_FLOOR and similarity >= strong
+    if not (classifier or near_twin):
+        return False
+    return p_crisis >= HYPERBOLE_OVERRIDE or not hyperbole_cues(text)
 
 
 def triage_dir(settings: Settings) -> Path:
