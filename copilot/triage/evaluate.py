@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from copilot.triage.cases import GENERIC_CRISIS, NO_CRISIS, Case, CaseSet
+from copilot.triage.cases import GENERIC_CRISIS, NO_CRISIS, Case
 from copilot.triage.triager import Triager
 from copilot.types import Inbound, Triage
 
@@ -116,11 +116,6 @@ def split_cases(cases: Sequence[Case], train_fraction: float, seed: int) -> tupl
         train_idx.extend(members[: round(len(members) * train_fraction)])
     chosen = set(train_idx)
     return [cases[i] for i in sorted(chosen)], [c for i, c in enumerate(cases) if i not in chosen]
-
-
-def describe_columns(case_set: CaseSet) -> dict[str, Any]:
-    """Which columns of a case file were read, for the report."""
-    return case_set.describe()
 
 
 def bench_triage(triager: Triager, texts: Sequence[str], n: int, repeats: int = 3) -> dict[str, Any]:
