@@ -1,9 +1,9 @@
 """Retrieval benchmark: ingest throughput against the raw embedder, and query latency as the index grows.
 
 1. Ingest: ``n_ingest`` synthetic FAQ entries (a JSONL table) go through ``ingest`` (load, validate, chunk,
-   embed, store in Chroma, build BM25) into an empty index. The same chunk texts are then embedded with
-   the embedder alone (``encode``, one call). Ingest entries/s over raw entries/s is the overhead ratio
-   (goal: at least 0.8).
+   embed, store in Chroma, build BM25) into an empty index. The same chunk texts are embedded with the
+   embedder alone (``encode``, one call) before and after, and the faster of the two counts. Ingest
+   entries/s over raw entries/s is the overhead ratio (goal: at least 0.8).
 2. Query latency at each scale (default 1k, 10k and 100k chunks): embedding 100k texts would take the
    best part of an hour on two cores, so a *pool* of distinct entries is embedded for real and the index
    is filled with variants of them. A variant's text is its pool entry's text with a variant tag (so BM25
@@ -153,12 +153,19 @@ def bench_ingest(settings: Settings, embedder: Embeddings, n: int, work: Path) -
     table = write_table(synthetic_entries(n, seed=3), work / "ingest-kb")
     texts = [c.text for c in chunk_entries(load_knowledge(table))]
     as_matrix(embedder, texts[:32])  # warm the model
-    started = time.perf_counter()
-    as_matrix(embedder, texts)
-    raw_s = time.perf_counter() - started
+
+    def raw() -> float:
+        started = time.perf_counter()
+        as_matrix(embedder, texts)
+        return time.perf_counter() - started
+
+    # Raw encoding before and after the ingest, the faster one counting: on a shared machine the load
+    # changes from minute to minute, and the comparison should not flatter the ingest.
+    first = raw()
     pipeline = build_pipeline(settings.model_copy(update={"data_dir": work / "ingest-data", "collection": "bench"}),
                               embedder=embedder)
     report = pipeline.ingest(table)
+    raw_s = min(first, raw())
     return {"entries": n, "chunks": len(texts), "ingest_s": round(report.seconds, 2),
             "ingest_embed_s": round(report.embed_seconds, 2),
             "ingest_entries_per_s": round(n / report.seconds, 1), "raw_s": round(raw_s, 2),
