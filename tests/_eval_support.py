@@ -36,9 +36,17 @@ class LabelTriager:
         e = self.labels[inbound.text]
         sentiment = self.wrong.get(inbound.text, e.sentiment)
         score = {"negative": -0.6, "neutral": 0.0, "positive": 0.6}[sentiment]
-        return Triage(kind=e.kind, sentiment=sentiment, sentiment_score=score, priority=2, priority_score=50.0,
-                      crisis=e.crisis, crisis_reason="self-harm" if e.crisis else None,
-                      private_info=e.private_info, private_reason="test" if e.private_info else None)
+        return Triage(
+            kind=e.kind,
+            sentiment=sentiment,
+            sentiment_score=score,
+            priority=2,
+            priority_score=50.0,
+            crisis=e.crisis,
+            crisis_reason="self-harm" if e.crisis else None,
+            private_info=e.private_info,
+            private_reason="test" if e.private_info else None,
+        )
 
     def triage_batch(self, inbounds: list[Inbound]) -> list[Triage]:
         return [self.triage(m) for m in inbounds]
@@ -51,20 +59,32 @@ class ExplodingChat(FakeChat):
         if any(EXPLODE in str(m.content) for m in messages):
             raise RuntimeError("connection reset by peer")
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         self._check(messages)
         return super()._generate(messages, stop, run_manager, **kwargs)
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         self._check(messages)
         yield from super()._stream(messages, stop, run_manager, **kwargs)
 
 
 def support_rows(*ids: str) -> list[dict[str, Any]]:
     """Cases of the shipped support set, as JSON objects."""
-    rows = {r["id"]: r for r in (json.loads(line) for line in SUPPORT.read_text().splitlines() if line.strip())}
+    rows = {
+        r["id"]: r for r in (json.loads(line) for line in SUPPORT.read_text().splitlines() if line.strip())
+    }
     return [dict(rows[i]) for i in ids]
 
 
@@ -75,9 +95,17 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def case(**fields: Any) -> dict[str, Any]:
     """A valid support case with overridable fields."""
-    base = {"id": "c-1", "message": "my bulb flickers when dimmed", "channel": "twitter", "author": "@sam",
-            "expected_ids": ["kb-fix-bulb-flicker-dimmer"], "reference": "Sorry! Turn the dimmer to 100%.",
-            "expected": {"kind": "complaint", "sentiment": "negative", "crisis": False, "private_info": False},
-            "must_include": ["dimmer"], "must_not_include": [], "tags": ["flicker"]}
+    base = {
+        "id": "c-1",
+        "message": "my bulb flickers when dimmed",
+        "channel": "twitter",
+        "author": "@sam",
+        "expected_ids": ["kb-fix-bulb-flicker-dimmer"],
+        "reference": "Sorry! Turn the dimmer to 100%.",
+        "expected": {"kind": "complaint", "sentiment": "negative", "crisis": False, "private_info": False},
+        "must_include": ["dimmer"],
+        "must_not_include": [],
+        "tags": ["flicker"],
+    }
     base.update(fields)
     return base

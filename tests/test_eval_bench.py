@@ -39,8 +39,9 @@ def test_variants_are_near_their_pool_vector_and_queries_are_embedded_for_real()
     pool_text = "The status LED of my Nimbus hub blinks orange at night"
     pool = {pool_text: base.encode([pool_text])[0]}
     variants = VariantEmbeddings(base, pool)
-    exact, v1, v1_again, v2 = variants.encode([pool_text, f"{pool_text} [v1]", f"{pool_text} [v1]",
-                                               f"{pool_text} [v2]"])
+    exact, v1, v1_again, v2 = variants.encode(
+        [pool_text, f"{pool_text} [v1]", f"{pool_text} [v1]", f"{pool_text} [v2]"]
+    )
     assert np.allclose(exact, pool[pool_text])
     assert np.allclose(v1, v1_again) and not np.allclose(v1, v2)
     assert 0.85 < float(v1 @ exact) < 0.999 and abs(float(np.linalg.norm(v1)) - 1) < 1e-5
@@ -50,12 +51,20 @@ def test_variants_are_near_their_pool_vector_and_queries_are_embedded_for_real()
 
 
 def test_the_retrieval_benchmark_grows_one_index_and_times_queries(tmp_path: Path) -> None:
-    result = run_retrieval_bench(Settings(data_dir=tmp_path), embedder=HashEmbeddings(), n_ingest=60,
-                                 scales=(200, 800), pool_size=80, queries=6)
+    result = run_retrieval_bench(
+        Settings(data_dir=tmp_path),
+        embedder=HashEmbeddings(),
+        n_ingest=60,
+        scales=(200, 800),
+        pool_size=80,
+        queries=6,
+    )
     ingest = result["ingest"]
     assert ingest["entries"] == 60 and ingest["chunks"] == 120
     assert ingest["ingest_entries_per_s"] > 0 and ingest["raw_entries_per_s"] > 0
-    assert ingest["ratio"] == pytest.approx(ingest["ingest_entries_per_s"] / ingest["raw_entries_per_s"], abs=0.002)
+    assert ingest["ratio"] == pytest.approx(
+        ingest["ingest_entries_per_s"] / ingest["raw_entries_per_s"], abs=0.002
+    )
     small, big = result["query"]["scales"]
     assert (small["chunks"], big["chunks"]) == (200, 800)
     assert big["added"] == 600  # the bigger index grew from the smaller one
@@ -70,15 +79,24 @@ def test_bench_all_prints_one_table_with_the_machine() -> None:
     info = machine()
     assert info["nproc"] >= 1 and "ram_gb" in info and info["cpu"]
     result = {
-        "machine": {**info, "load_avg_1m_end": 1.0}, "quick": False, "peak_rss_mb": 900.0,
+        "machine": {**info, "load_avg_1m_end": 1.0},
+        "quick": False,
+        "peak_rss_mb": 900.0,
         "sections": {
-            "retrieval": {"ingest": {"entries": 1000, "ingest_entries_per_s": 90.0, "raw_entries_per_s": 100.0,
-                                     "ratio": 0.9},
-                          "query": {"scales": [{"chunks": 100_000, "search_ms": {"p50": 40.0, "p95": 70.0}}]}},
+            "retrieval": {
+                "ingest": {
+                    "entries": 1000,
+                    "ingest_entries_per_s": 90.0,
+                    "raw_entries_per_s": 100.0,
+                    "ratio": 0.9,
+                },
+                "query": {"scales": [{"chunks": 100_000, "search_ms": {"p50": 40.0, "p95": 70.0}}]},
+            },
             "triage": {"n": 1000, "messages_per_s": 350.0},
             "model": {"error": "the embedded chat model is not assembled: run `make setup`"},
-            "queue": {"rows": [{"backend": "sqlite", "workers": 4, "ops_per_s": 120.0, "lost": 0,
-                                "duplicated": 0}]},
+            "queue": {
+                "rows": [{"backend": "sqlite", "workers": 4, "ops_per_s": 120.0, "lost": 0, "duplicated": 0}]
+            },
         },
     }
     table = format_all(result)
@@ -88,8 +106,10 @@ def test_bench_all_prints_one_table_with_the_machine() -> None:
     assert "| triage | batch of 1000 | 350.0 messages/s | >= 100/s |" in table
     assert "| model | not measured | the embedded chat model is not assembled" in table
     assert "| queue | approve+publish, sqlite, 4 workers | 120.0 ops/s | lost 0, duplicated 0 |" in table
-    assert "| memory | peak RSS of the benchmark process (all sections but the queue's workers) | 900.0 MB |" \
+    assert (
+        "| memory | peak RSS of the benchmark process (all sections but the queue's workers) | 900.0 MB |"
         in table
+    )
 
 
 def test_bench_retrieval_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:

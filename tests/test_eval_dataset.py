@@ -47,15 +47,24 @@ def test_shipped_retrieval_sets_load_and_covid_keeps_its_licence() -> None:
     assert "Apache License" in (REPO / "evals/datasets/covid/LICENSE").read_text()
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    (case(colour="red"), "colour: unknown field"),
-    (case(channel="myspace"), "channel: Value error, must be one of twitter"),
-    (case(expected={"kind": "rant", "sentiment": "negative"}), "expected.kind: Value error, must be one of"),
-    (case(expected={"kind": "complaint", "sentiment": "negative", "mood": "bad"}), "expected.mood: unknown field"),
-    (case(message="   "), "message: Value error, must not be blank"),
-    (case(must_include=["ok", " "]), "must_include: Value error, phrases must not be blank"),
-    ({k: v for k, v in case().items() if k != "expected_ids"}, "expected_ids: Field required"),
-])
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (case(colour="red"), "colour: unknown field"),
+        (case(channel="myspace"), "channel: Value error, must be one of twitter"),
+        (
+            case(expected={"kind": "rant", "sentiment": "negative"}),
+            "expected.kind: Value error, must be one of",
+        ),
+        (
+            case(expected={"kind": "complaint", "sentiment": "negative", "mood": "bad"}),
+            "expected.mood: unknown field",
+        ),
+        (case(message="   "), "message: Value error, must not be blank"),
+        (case(must_include=["ok", " "]), "must_include: Value error, phrases must not be blank"),
+        ({k: v for k, v in case().items() if k != "expected_ids"}, "expected_ids: Field required"),
+    ],
+)
 def test_a_bad_case_names_file_line_and_field(tmp_path: Path, row: dict, message: str) -> None:
     path = write_jsonl(tmp_path / "cases.jsonl", [case(id="ok-1"), row])
     with pytest.raises(UserError) as err:

@@ -23,21 +23,35 @@ GATE_DATA = REPO / ".data" / "test-eval-gate"
 
 
 def test_bounds_hold_or_fail_and_a_missing_metric_fails() -> None:
-    results = check({"pass_rate": 0.8, "latency_ms_p95": 900.0, "n_errors": 1},
-                    {"pass_rate": Bound(min=0.75), "latency_ms_p95": Bound(max=800.0), "n_errors": Bound(max=0),
-                     "groundedness.mean": Bound(min=0.9)})
+    results = check(
+        {"pass_rate": 0.8, "latency_ms_p95": 900.0, "n_errors": 1},
+        {
+            "pass_rate": Bound(min=0.75),
+            "latency_ms_p95": Bound(max=800.0),
+            "n_errors": Bound(max=0),
+            "groundedness.mean": Bound(min=0.9),
+        },
+    )
     assert [(r["metric"], r["ok"]) for r in results] == [
-        ("pass_rate", True), ("latency_ms_p95", False), ("n_errors", False), ("groundedness.mean", False)]
+        ("pass_rate", True),
+        ("latency_ms_p95", False),
+        ("n_errors", False),
+        ("groundedness.mean", False),
+    ]
     assert check({"pass_rate": 0.75}, {"pass_rate": Bound(min=0.75)})[0]["ok"] is True
 
 
 def test_the_thresholds_file_is_validated(tmp_path: Path) -> None:
     gate = load_gate(REPO / "evals" / "thresholds.json")
     assert gate.model == "extractive" and {"support", "retrieval"} <= set(gate.sets)
-    assert all(b.min is not None or b.max is not None for s in gate.sets.values() for b in s.thresholds.values())
+    assert all(
+        b.min is not None or b.max is not None for s in gate.sets.values() for b in s.thresholds.values()
+    )
     both = tmp_path / "t.json"
     both.write_text(json.dumps({"sets": {"s": {"dataset": "x", "thresholds": {"m": {"min": 1, "max": 2}}}}}))
-    with pytest.raises(UserError, match=r"t.json: sets.s.thresholds.m: Value error, give exactly one of min or max"):
+    with pytest.raises(
+        UserError, match=r"t.json: sets.s.thresholds.m: Value error, give exactly one of min or max"
+    ):
         load_gate(both)
     extra = tmp_path / "e.json"
     extra.write_text(json.dumps({"sets": {}, "thresholds": {}}))
@@ -48,15 +62,43 @@ def test_the_thresholds_file_is_validated(tmp_path: Path) -> None:
 
 
 def test_recording_sets_each_bound_a_margin_behind_the_measured_value(tmp_path: Path) -> None:
-    gate = GateConfig(margin=0.05, sets={"s": {"dataset": "d.jsonl", "thresholds": {
-        "pass_rate": {"min": 0.1}, "crisis_recall": {"min": 0.1}, "abstention.pass_rate": {"min": 0.1},
-        "must_not_include.pass_rate": {"min": 0.1, "strict": True},
-        "n_errors": {"max": 3}, "latency_ms_p95": {"max": 1}}}})
-    report = {"sets": {"s": {"metrics": {"pass_rate": 0.8333, "crisis_recall": 1.0, "abstention.pass_rate": 0.9,
-                                         "must_not_include.pass_rate": 1.0, "n_errors": 0, "latency_ms_p95": 1000.0},
-                             "metric_n": {"pass_rate": 12, "crisis_recall": 3, "abstention.pass_rate": 40,
-                                          "must_not_include.pass_rate": 20},
-                             "chat": "extractive-baseline:extractive"}}}
+    gate = GateConfig(
+        margin=0.05,
+        sets={
+            "s": {
+                "dataset": "d.jsonl",
+                "thresholds": {
+                    "pass_rate": {"min": 0.1},
+                    "crisis_recall": {"min": 0.1},
+                    "abstention.pass_rate": {"min": 0.1},
+                    "must_not_include.pass_rate": {"min": 0.1, "strict": True},
+                    "n_errors": {"max": 3},
+                    "latency_ms_p95": {"max": 1},
+                },
+            }
+        },
+    )
+    report = {
+        "sets": {
+            "s": {
+                "metrics": {
+                    "pass_rate": 0.8333,
+                    "crisis_recall": 1.0,
+                    "abstention.pass_rate": 0.9,
+                    "must_not_include.pass_rate": 1.0,
+                    "n_errors": 0,
+                    "latency_ms_p95": 1000.0,
+                },
+                "metric_n": {
+                    "pass_rate": 12,
+                    "crisis_recall": 3,
+                    "abstention.pass_rate": 40,
+                    "must_not_include.pass_rate": 20,
+                },
+                "chat": "extractive-baseline:extractive",
+            }
+        }
+    }
     path = tmp_path / "thresholds.json"
     updated = record(gate, report, path)
     bounds = updated.sets["s"].thresholds
@@ -71,23 +113,38 @@ def test_recording_sets_each_bound_a_margin_behind_the_measured_value(tmp_path: 
 
 def test_the_extractive_baseline_answers_from_the_first_passage() -> None:
     chat = ExtractiveChat()
-    user = ("Channel: twitter (brief). At most 120 characters.\nMessage type: complaint, sentiment negative.\n"
-            "<passage id=\"kb-a\">\nHub offline\nUnplug the hub for 30 seconds. Plug it back in. Wait two minutes."
-            "\n</passage>\n<passage id=\"kb-b\">\nOther\nSomething else.\n</passage>\n<message>\nhub down\n</message>")
+    user = (
+        "Channel: twitter (brief). At most 120 characters.\nMessage type: complaint, sentiment negative.\n"
+        '<passage id="kb-a">\nHub offline\nUnplug the hub for 30 seconds. Plug it back in. Wait two minutes.'
+        '\n</passage>\n<passage id="kb-b">\nOther\nSomething else.\n</passage>\n'
+        "<message>\nhub down\n</message>"
+    )
     answer = json.loads(chat.answer([SystemMessage("Answer with JSON only"), HumanMessage(user)]))
     assert answer["sources"] == ["kb-a"] and answer["reply"].startswith("Sorry about this")
     assert "Unplug the hub for 30 seconds." in answer["reply"] and len(answer["reply"]) <= 120
     plain = chat.answer([SystemMessage("REPLY: ... SOURCES: ..."), HumanMessage(user.replace("120", "400"))])
     assert plain.startswith("REPLY: Sorry") and plain.endswith("SOURCES: kb-a")
-    none = json.loads(chat.answer([SystemMessage("json"), HumanMessage("Message type: praise, sentiment positive.")]))
+    none = json.loads(
+        chat.answer([SystemMessage("json"), HumanMessage("Message type: praise, sentiment positive.")])
+    )
     assert none["sources"] == [] and none["reply"].startswith("Thanks for reaching out!")
     assert chat.answer([HumanMessage(user)]) == chat.answer([HumanMessage(user)])  # deterministic
 
 
 def test_a_score_below_its_threshold_fails_the_gate(tmp_path: Path) -> None:
     cases = write_jsonl(tmp_path / "cases.jsonl", support_rows("sup-001", "sup-020", "sup-047", "sup-065"))
-    gate = GateConfig(sets={"support": {"dataset": str(cases), "thresholds": {
-        "escalation.pass_rate": {"min": 1.0}, "must_include.pass_rate": {"min": 0.9}, "n_errors": {"max": 0}}}})
+    gate = GateConfig(
+        sets={
+            "support": {
+                "dataset": str(cases),
+                "thresholds": {
+                    "escalation.pass_rate": {"min": 1.0},
+                    "must_include.pass_rate": {"min": 0.9},
+                    "n_errors": {"max": 0},
+                },
+            }
+        }
+    )
     backends = Backends(chat=ExtractiveChat(), embedder=HashEmbeddings(), triager=LabelTriager(cases))
     report = run_gate(Settings(data_dir=tmp_path / "data", kb_dir=KNOWLEDGE), gate, backends=backends)
     result = report["sets"]["support"]
@@ -106,12 +163,23 @@ def gate_env(monkeypatch: pytest.MonkeyPatch) -> Path:
     return GATE_DATA
 
 
-def test_the_cli_gate_exits_non_zero_below_a_threshold(gate_env: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_gate_exits_non_zero_below_a_threshold(
+    gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     strict = tmp_path / "strict.json"
-    strict.write_text(json.dumps({"sets": {"retrieval": {
-        "dataset": str(REPO / "evals/datasets/kb_retrieval.jsonl"), "cases": ["r-001", "r-002", "r-080"],
-        "thresholds": {"mrr": {"min": 0.5}, "abstain_accuracy": {"min": 1.01}}}}}))
+    strict.write_text(
+        json.dumps(
+            {
+                "sets": {
+                    "retrieval": {
+                        "dataset": str(REPO / "evals/datasets/kb_retrieval.jsonl"),
+                        "cases": ["r-001", "r-002", "r-080"],
+                        "thresholds": {"mrr": {"min": 0.5}, "abstain_accuracy": {"min": 1.01}},
+                    }
+                }
+            }
+        )
+    )
     assert main(["eval", "gate", "--thresholds", str(strict)]) == 1
     out = capsys.readouterr().out
     assert "FAIL  abstain_accuracy" in out and "ok    mrr" in out and "gate FAILED" in out
@@ -124,17 +192,23 @@ def test_the_repository_gate_passes(gate_env: Path, capsys: pytest.CaptureFixtur
     failing = {name: [c for c in s["checks"] if not c["ok"]] for name, s in report["sets"].items()}
     assert code == 0 and report["ok"] is True, failing
     assert report["sets"]["support"]["chat"] == "extractive-baseline:extractive"
-    assert report["sets"]["support"]["n"] == len(load_gate(REPO / "evals/thresholds.json").sets["support"].cases)
+    assert report["sets"]["support"]["n"] == len(
+        load_gate(REPO / "evals/thresholds.json").sets["support"].cases
+    )
 
 
-def test_eval_drafts_and_eval_run_from_the_command_line(gate_env: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_drafts_and_eval_run_from_the_command_line(
+    gate_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = write_jsonl(tmp_path / "cases.jsonl", support_rows("sup-020", "sup-063"))
     assert main(["eval", "drafts", "--cases", str(cases), "--model", "extractive", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["n"] == 2 and [r["id"] for r in data["results"]] == ["sup-020", "sup-063"]
     assert data["results"][1]["draft"]["status"] == "skipped"
-    assert main(["eval", "run", str(cases), "--model", "extractive", "--out", str(tmp_path / "runs"), "--json"]) == 0
+    assert (
+        main(["eval", "run", str(cases), "--model", "extractive", "--out", str(tmp_path / "runs"), "--json"])
+        == 0
+    )
     run = Path(json.loads(capsys.readouterr().out)["run"])
     assert (run / "report.html").is_file() and len((run / "results.jsonl").read_text().splitlines()) == 2
     assert json.loads((run / "config.json").read_text())["options"]["model"] == "extractive"

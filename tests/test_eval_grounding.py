@@ -8,9 +8,13 @@ from fakes import HashEmbeddings
 from copilot.evaluation.grounding import Grounder
 
 PASSAGES = {
-    "kb-wifi": ("Bulb won't connect to Wi-Fi\nMake sure your phone is on the 2.4 GHz network. "
-                "Hold the bulb's reset for 5 seconds until it blinks blue. Then add it again in the app."),
-    "kb-refund": "How do refunds work?\nRefunds go back to the original payment method within 5-10 business days.",
+    "kb-wifi": (
+        "Bulb won't connect to Wi-Fi\nMake sure your phone is on the 2.4 GHz network. "
+        "Hold the bulb's reset for 5 seconds until it blinks blue. Then add it again in the app."
+    ),
+    "kb-refund": (
+        "How do refunds work?\nRefunds go back to the original payment method within 5-10 business days."
+    ),
 }
 MESSAGE = "my bulb won't join the wifi during setup, so annoying"
 
@@ -21,8 +25,10 @@ def grounder() -> Grounder:
 
 
 def test_sentences_taken_from_the_cited_passage_are_supported(grounder: Grounder) -> None:
-    text = ("@sam So sorry about that! Make sure your phone is on the 2.4 GHz network, then hold the reset for "
-            "5 seconds until it blinks blue. We're here if you need anything else.")
+    text = (
+        "@sam So sorry about that! Make sure your phone is on the 2.4 GHz network, then hold the reset for "
+        "5 seconds until it blinks blue. We're here if you need anything else."
+    )
     score, detail = grounder.score(text, {"kb-wifi": PASSAGES["kb-wifi"]}, MESSAGE)
     assert score.value == 1.0 and score.passed is True
     claims = [d for d in detail if d.claim]
@@ -32,8 +38,10 @@ def test_sentences_taken_from_the_cited_passage_are_supported(grounder: Grounder
 
 
 def test_an_invented_sentence_fails(grounder: Grounder) -> None:
-    text = ("Sorry about that! Make sure your phone is on the 2.4 GHz network. "
-            "Our engineers will replace your router with a premium mesh system at no cost.")
+    text = (
+        "Sorry about that! Make sure your phone is on the 2.4 GHz network. "
+        "Our engineers will replace your router with a premium mesh system at no cost."
+    )
     score, detail = grounder.score(text, {"kb-wifi": PASSAGES["kb-wifi"]}, MESSAGE)
     assert score.value == 0.5 and score.passed is False
     assert "premium mesh system" in score.detail
@@ -47,18 +55,25 @@ def test_a_number_no_source_gives_fails_even_when_the_words_match(grounder: Grou
     assert score.passed is False and detail[0].new_numbers == ("15",)
     assert "numbers 15" in score.detail
     # The customer's own numbers may be repeated.
-    ok, _ = grounder.score("Hold the reset for 15 seconds.", {"kb-wifi": PASSAGES["kb-wifi"]},
-                           "I held the reset for 15 seconds already")
+    ok, _ = grounder.score(
+        "Hold the reset for 15 seconds.",
+        {"kb-wifi": PASSAGES["kb-wifi"]},
+        "I held the reset for 15 seconds already",
+    )
     assert ok.passed is True
 
 
 def test_facts_without_any_cited_passage_are_unsupported(grounder: Grounder) -> None:
-    score, _ = grounder.score("Refunds go back to the original payment method within 5-10 business days.", {},
-                              "where is my refund")
+    score, _ = grounder.score(
+        "Refunds go back to the original payment method within 5-10 business days.", {}, "where is my refund"
+    )
     assert score.value == 0.0 and score.passed is False
     # ...and the same sentence with its passage cited is supported.
-    cited, _ = grounder.score("Refunds go back to the original payment method within 5-10 business days.",
-                              {"kb-refund": PASSAGES["kb-refund"]}, "where is my refund")
+    cited, _ = grounder.score(
+        "Refunds go back to the original payment method within 5-10 business days.",
+        {"kb-refund": PASSAGES["kb-refund"]},
+        "where is my refund",
+    )
     assert cited.passed is True
 
 

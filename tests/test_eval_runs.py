@@ -15,12 +15,17 @@ from copilot.errors import UserError
 from copilot.evaluation.runs import Backends, run_dataset
 from copilot.prompts import load_prompts
 
-FLICKER_REPLY = json.dumps({
-    "sources": ["kb-fix-bulb-flicker-dimmer"],
-    "reply": "So sorry about the flicker! Lumio bulbs dim themselves electronically, so an in-wall dimmer causes "
-             "flicker and buzzing. Please dim in the app instead. Still flickering? Reply here and we'll sort it."})
-PRAISE_REPLY = json.dumps({"sources": [], "reply": "Thank you so much, that made our day! We're here if you need "
-                                                   "anything else."})
+FLICKER_REPLY = json.dumps(
+    {
+        "sources": ["kb-fix-bulb-flicker-dimmer"],
+        "reply": "So sorry about the flicker! Lumio bulbs dim themselves electronically, so an in-wall "
+        "dimmer causes "
+        "flicker and buzzing. Please dim in the app instead. Still flickering? Reply here and we'll sort it.",
+    }
+)
+PRAISE_REPLY = json.dumps(
+    {"sources": [], "reply": "Thank you so much, that made our day! We're here if you need anything else."}
+)
 
 
 @pytest.fixture()
@@ -32,15 +37,21 @@ def support_file(tmp_path: Path) -> Path:
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "team", kb_dir=KNOWLEDGE, openai_api_key="sk-very-secret-key",
-                    webhook_url="https://hooks:hunter2@hooks.example/post", webhook_secret="whsec-123")
+    return Settings(
+        data_dir=tmp_path / "team",
+        kb_dir=KNOWLEDGE,
+        openai_api_key="sk-very-secret-key",
+        webhook_url="https://hooks:hunter2@hooks.example/post",
+        webhook_secret="whsec-123",
+    )
 
 
 def test_a_support_run_writes_a_complete_record(tmp_path: Path, support_file: Path) -> None:
     settings = _settings(tmp_path)
     triager = LabelTriager(support_file, wrong={support_rows("sup-065")[0]["message"]: "neutral"})
-    backends = Backends(chat=ExplodingChat(replies=[FLICKER_REPLY, PRAISE_REPLY]), embedder=HashEmbeddings(),
-                        triager=triager)
+    backends = Backends(
+        chat=ExplodingChat(replies=[FLICKER_REPLY, PRAISE_REPLY]), embedder=HashEmbeddings(), triager=triager
+    )
     result = run_dataset(settings, support_file, out_root=tmp_path / "runs", backends=backends)
     run = result.path
     assert run is not None and run.parent == tmp_path / "runs"
@@ -102,14 +113,22 @@ def test_a_retrieval_run_on_a_faq_folder(tmp_path: Path) -> None:
         "id,question,answer\n"
         "1,How do I reset my router?,Hold the reset button for ten seconds.\n"
         "2,Which payment cards are accepted?,We accept Visa and Mastercard.\n"
-        "3,Do you deliver on weekends?,Deliveries run Monday to Friday only.\n")
-    write_jsonl(folder / "cases.jsonl", [
-        {"id": "q1", "query": "how do I reset my router", "relevant_ids": ["1"]},
-        {"id": "q2", "query": "which payment cards are accepted", "relevant_ids": ["2"]},
-        {"id": "q3", "query": "zebra xylophone quantum", "relevant_ids": []},
-    ])
-    result = run_dataset(Settings(data_dir=tmp_path / "team"), folder, out_root=tmp_path / "runs",
-                         backends=Backends(embedder=HashEmbeddings()))
+        "3,Do you deliver on weekends?,Deliveries run Monday to Friday only.\n"
+    )
+    write_jsonl(
+        folder / "cases.jsonl",
+        [
+            {"id": "q1", "query": "how do I reset my router", "relevant_ids": ["1"]},
+            {"id": "q2", "query": "which payment cards are accepted", "relevant_ids": ["2"]},
+            {"id": "q3", "query": "zebra xylophone quantum", "relevant_ids": []},
+        ],
+    )
+    result = run_dataset(
+        Settings(data_dir=tmp_path / "team"),
+        folder,
+        out_root=tmp_path / "runs",
+        backends=Backends(embedder=HashEmbeddings()),
+    )
     summary = result.summary
     assert summary["kind"] == "retrieval" and summary["n"] == 3 and summary["n_errors"] == 0
     assert summary["hit@5"] == 1.0 and summary["mrr"] == 1.0 and summary["abstain_accuracy"] == 1.0
@@ -123,8 +142,13 @@ def test_a_retrieval_run_on_a_faq_folder(tmp_path: Path) -> None:
 
 
 def test_the_covid_set_runs_from_its_folder(tmp_path: Path) -> None:
-    result = run_dataset(Settings(data_dir=tmp_path / "team"), REPO / "evals/datasets/covid", limit=8,
-                         out_root=tmp_path / "runs", backends=Backends(embedder=HashEmbeddings()))
+    result = run_dataset(
+        Settings(data_dir=tmp_path / "team"),
+        REPO / "evals/datasets/covid",
+        limit=8,
+        out_root=tmp_path / "runs",
+        backends=Backends(embedder=HashEmbeddings()),
+    )
     assert result.summary["n"] == 8 and result.config["dataset"]["name"] == "covid"
     assert result.config["ingest"]["entries"] == 129
     assert len((result.path / "results.jsonl").read_text().splitlines()) == 8
@@ -143,12 +167,19 @@ def test_unknown_case_ids_and_bad_limits_are_user_errors(tmp_path: Path, support
 
 
 def test_a_judged_run_records_verdicts_and_unreadable_ones(tmp_path: Path, support_file: Path) -> None:
-    verdict = "EMPATHY: 4\nHELPFULNESS: 3\nFAITHFULNESS: 5\nREASON: Kind and grounded, but no clear next step."
+    verdict = (
+        "EMPATHY: 4\nHELPFULNESS: 3\nFAITHFULNESS: 5\nREASON: Kind and grounded, but no clear next step."
+    )
     judge = FakeChat(replies=[verdict, "no idea", "still no idea", verdict])
-    backends = Backends(chat=ExplodingChat(replies=[FLICKER_REPLY, PRAISE_REPLY]), embedder=HashEmbeddings(),
-                        triager=LabelTriager(support_file), judge_chat=judge)
-    result = run_dataset(_settings(tmp_path), support_file, out_root=tmp_path / "runs", judge=True,
-                         backends=backends)
+    backends = Backends(
+        chat=ExplodingChat(replies=[FLICKER_REPLY, PRAISE_REPLY]),
+        embedder=HashEmbeddings(),
+        triager=LabelTriager(support_file),
+        judge_chat=judge,
+    )
+    result = run_dataset(
+        _settings(tmp_path), support_file, out_root=tmp_path / "runs", judge=True, backends=backends
+    )
     judged = {r["id"]: r["judge"] for r in result.rows}
     # Drafts with text are judged in case order: sup-001, then the crisis (unreadable twice), then the praise.
     assert judged["sup-001"]["faithfulness"] == 5 and judged["sup-001"]["attempts"] == 1
@@ -156,8 +187,17 @@ def test_a_judged_run_records_verdicts_and_unreadable_ones(tmp_path: Path, suppo
     assert judged["sup-065"]["empathy"] == 4
     assert judged["sup-boom"] is None and judged["sup-063"] is None  # raised; skipped (no text)
     summary = result.summary
-    assert summary["judge"] == {"empathy": 4.0, "helpfulness": 3.0, "faithfulness": 5.0, "n": 2, "n_errors": 1}
+    assert summary["judge"] == {
+        "empathy": 4.0,
+        "helpfulness": 3.0,
+        "faithfulness": 5.0,
+        "n": 2,
+        "n_errors": 1,
+    }
     assert summary["metrics"]["judge.faithfulness"] == 5.0
-    assert result.config["judge"]["chat"] == "fake-chat" and "judge/user.j2" in result.config["judge"]["templates"]
+    assert (
+        result.config["judge"]["chat"] == "fake-chat"
+        and "judge/user.j2" in result.config["judge"]["templates"]
+    )
     html = (result.path / "report.html").read_text()
     assert "faithfulness 5: Kind and grounded" in html and "unreadable verdict" in html

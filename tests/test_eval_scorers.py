@@ -16,12 +16,31 @@ EMAIL = SETTINGS.channel("email")
 MARKERS = s.load_markers()
 
 
-def draft(text: str = "", *, status: str = "pending", cited: tuple[str, ...] = (), retrieved: tuple[str, ...] = (),
-          gap: bool = False) -> Draft:
-    triage = Triage(kind="complaint", sentiment="negative", sentiment_score=-0.5, priority=2, priority_score=50.0)
-    return Draft(text=text, channel="twitter", inbound=Inbound(text="x"), triage=triage, cited_ids=cited,
-                 retrieved_ids=retrieved, confidence=0.5, template="t", template_hash="h", latency_ms=1.0,
-                 status=status, knowledge_gap=gap)
+def draft(
+    text: str = "",
+    *,
+    status: str = "pending",
+    cited: tuple[str, ...] = (),
+    retrieved: tuple[str, ...] = (),
+    gap: bool = False,
+) -> Draft:
+    triage = Triage(
+        kind="complaint", sentiment="negative", sentiment_score=-0.5, priority=2, priority_score=50.0
+    )
+    return Draft(
+        text=text,
+        channel="twitter",
+        inbound=Inbound(text="x"),
+        triage=triage,
+        cited_ids=cited,
+        retrieved_ids=retrieved,
+        confidence=0.5,
+        template="t",
+        template_hash="h",
+        latency_ms=1.0,
+        status=status,
+        knowledge_gap=gap,
+    )
 
 
 def test_must_include_scores_the_share_found() -> None:
@@ -33,7 +52,8 @@ def test_must_include_scores_the_share_found() -> None:
 
 def test_must_not_include_fails_on_any_phrase() -> None:
     assert s.must_not_include("We'll issue a Full Refund today", ["full refund", "4421"]) == s.Score(
-        "must_not_include", 0.0, False, "contains: full refund")
+        "must_not_include", 0.0, False, "contains: full refund"
+    )
     assert s.must_not_include("Sorry about that", ["full refund"]).passed is True
 
 
@@ -122,7 +142,13 @@ def test_private_cases_on_public_channels_move_to_a_dm() -> None:
 
 
 def test_policy_is_every_applicable_check() -> None:
-    checks = [s.verdict("a", True), s.verdict("b", True), s.verdict("c", False), s.na("d"), s.verdict("e", True)]
+    checks = [
+        s.verdict("a", True),
+        s.verdict("b", True),
+        s.verdict("c", False),
+        s.na("d"),
+        s.verdict("e", True),
+    ]
     combined = s.policy(checks)
     assert combined.value == 0.75 and combined.passed is False and combined.detail == "failed: c"
     assert s.policy([s.verdict("a", True)]).passed is True
@@ -135,15 +161,21 @@ def test_empathy_markers_per_kind() -> None:
     flat = s.empathy("Turn the dimmer to 100%. Thanks for reaching out.", "complaint", "negative", MARKERS)
     assert flat.value == pytest.approx(1 / 3) and flat.passed is False  # no apology, no ownership
     cold = s.empathy("Turn the dimmer to 100%.", "complaint", "negative", MARKERS)
-    assert cold.value == 0.0 and cold.passed is False and cold.detail == "missing: acknowledgement, apology, ownership"
+    assert (
+        cold.value == 0.0
+        and cold.passed is False
+        and cold.detail == "missing: acknowledgement, apology, ownership"
+    )
     assert s.empathy("Thanks for asking! Yes, it does.", "question", "neutral", MARKERS).passed is True
     assert s.empathy("¡Lo siento mucho! Vamos a revisarlo.", "complaint", "negative", MARKERS).passed is True
     assert s.empathy("Thanks!", "praise", "positive", MARKERS).value is None
 
 
 def test_marker_phrases_match_whole_words_and_prefixes() -> None:
-    markers = s.build_markers({c: [] for c in s.MARKER_CATEGORIES} | {"next_step": ["dm"], "apology": ["apologi*"],
-                                                                     "offer_help": ["we'll"]})
+    markers = s.build_markers(
+        {c: [] for c in s.MARKER_CATEGORIES}
+        | {"next_step": ["dm"], "apology": ["apologi*"], "offer_help": ["we'll"]}
+    )
     assert markers.find("send us a DM", "next_step") == ["dm"]
     assert markers.find("admin mode", "next_step") == []
     assert markers.find("We apologise", "apology") == ["apologi*"]
@@ -155,8 +187,14 @@ def test_marker_phrases_match_whole_words_and_prefixes() -> None:
 
 def test_the_reply_is_in_the_customers_language() -> None:
     spanish = "mi bombilla no se conecta al wifi, parpadea en rojo tres veces"
-    assert s.same_language("Lo sentimos. Comprueba que la red de 2,4 GHz esté activa y vuelve a intentarlo.",
-                           spanish).passed is True
-    english = s.same_language("Sorry about that! Check that your 2.4 GHz network is on and try again.", spanish)
+    assert (
+        s.same_language(
+            "Lo sentimos. Comprueba que la red de 2,4 GHz esté activa y vuelve a intentarlo.", spanish
+        ).passed
+        is True
+    )
+    english = s.same_language(
+        "Sorry about that! Check that your 2.4 GHz network is on and try again.", spanish
+    )
     assert english.passed is False and english.detail == "message es, reply en"
     assert s.same_language("Thanks, happy to help!", "does it work with alexa?").passed is True

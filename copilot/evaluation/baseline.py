@@ -59,7 +59,9 @@ class ExtractiveChat(BaseChatModel):
         user = next((m.content for m in messages if isinstance(m, HumanMessage)), "")
         system, user = str(system), str(user)
         kind_match = _KIND.search(user)
-        kind, sentiment = (kind_match.group(1).lower(), kind_match.group(2).lower()) if kind_match else ("", "")
+        kind, sentiment = (
+            (kind_match.group(1).lower(), kind_match.group(2).lower()) if kind_match else ("", "")
+        )
         limit_match = _LIMIT.search(user)
         limit = int(limit_match.group(1)) if limit_match else DEFAULT_LIMIT
         private = _PRIVATE.search(user)
@@ -68,11 +70,24 @@ class ExtractiveChat(BaseChatModel):
         if passages:
             pid, attrs, text = passages[0]
             title = text.strip().splitlines()[0] if text.strip() else ""
-            fix = fix_summary(Passage(id=pid, chunk_id=pid, title=title, text=text.strip(), kind="faq",
-                                      official="unofficial" not in attrs, score=1.0))
+            fix = fix_summary(
+                Passage(
+                    id=pid,
+                    chunk_id=pid,
+                    title=title,
+                    text=text.strip(),
+                    kind="faq",
+                    official="unofficial" not in attrs,
+                    score=1.0,
+                )
+            )
             cited, unofficial = [pid], "unofficial" in attrs
-        variables = {"kind": kind, "sentiment": sentiment, "unofficial": unofficial,
-                     "private_channel": private.group(1).strip() if private else None}
+        variables = {
+            "kind": kind,
+            "sentiment": sentiment,
+            "unofficial": unofficial,
+            "private_channel": private.group(1).strip() if private else None,
+        }
         # The reply's length without the fix (a one-character stand-in), to know how much fix fits.
         frame = " ".join(self._templates().render("baseline/reply.j2", fix="~", **variables).text.split())
         budget = max(limit - len(frame) + 1, 0)
@@ -86,13 +101,23 @@ class ExtractiveChat(BaseChatModel):
             return json.dumps({"sources": cited, "reply": reply}, ensure_ascii=False)
         return f"REPLY: {reply}\nSOURCES: {', '.join(cited) or 'none'}"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         text = self.answer(messages, kwargs.get("response_format"))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         text = self.answer(messages, kwargs.get("response_format"))
         for piece in re.findall(r"\S+\s*|\s+", text):
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))

@@ -27,11 +27,18 @@ Log = Callable[[str], None]
 
 def machine() -> dict[str, Any]:
     """CPU count and model, memory and load, from /proc where there is one."""
-    info: dict[str, Any] = {"nproc": os.cpu_count(), "system": platform.system(), "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "system": platform.system(),
+        "python": platform.python_version(),
+    }
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
         info["cpu"] = names[0] if names else platform.processor()
     meminfo = Path("/proc/meminfo")
     if meminfo.is_file():
@@ -53,8 +60,11 @@ def bench_drafts(settings: Settings, n: int, log: Log | None = None) -> dict[str
     from copilot.evaluation.runs import Backends, eval_pipeline, model_label_of
     from copilot.evaluation.support import inbound_of
 
-    cases = [c for c in load_support_cases(SUPPORT_SET) if c.expected.kind in ("complaint", "question")
-             and c.expected_ids and not c.expected.crisis][:n]
+    cases = [
+        c
+        for c in load_support_cases(SUPPORT_SET)
+        if c.expected.kind in ("complaint", "question") and c.expected_ids and not c.expected.crisis
+    ][:n]
     _, pipeline = eval_pipeline(settings, Backends(), workspace=None, needs_chat=True)
     pipeline.ingest()
     label = model_label_of(pipeline)
@@ -74,9 +84,15 @@ def bench_drafts(settings: Settings, n: int, log: Log | None = None) -> dict[str
         statuses.append("fallback" if any(f.startswith("fallback") for f in draft.flags) else draft.status)
         if log:
             log(f"draft {case.id}: first token {seen[0] if seen else '-'} ms, complete {total[-1]:.0f} ms")
-    return {"chat": label, "n": len(cases), "first_token_ms_p50": _ms(first, 50), "first_token_ms_p95": _ms(first, 95),
-            "latency_ms_p50": _ms(total, 50), "latency_ms_p95": _ms(total, 95),
-            "outcomes": {s: statuses.count(s) for s in sorted(set(statuses))}}
+    return {
+        "chat": label,
+        "n": len(cases),
+        "first_token_ms_p50": _ms(first, 50),
+        "first_token_ms_p95": _ms(first, 95),
+        "latency_ms_p50": _ms(total, 50),
+        "latency_ms_p95": _ms(total, 95),
+        "outcomes": {s: statuses.count(s) for s in sorted(set(statuses))},
+    }
 
 
 def bench_triage_section(settings: Settings, n: int) -> dict[str, Any]:
@@ -92,7 +108,11 @@ def bench_queue_section(items: int, workers: tuple[int, ...]) -> dict[str, Any]:
     """Approve+publish operations per second on SQLite through the queue's own benchmark."""
     from copilot.queue.bench import run_queue_bench
 
-    return {"rows": [row.to_dict() for row in run_queue_bench(["sqlite"], pg_url=None, workers=workers, items=items)]}
+    return {
+        "rows": [
+            row.to_dict() for row in run_queue_bench(["sqlite"], pg_url=None, workers=workers, items=items)
+        ]
+    }
 
 
 def run_all(settings: Settings, *, quick: bool = False, log: Log | None = None) -> dict[str, Any]:
@@ -102,8 +122,13 @@ def run_all(settings: Settings, *, quick: bool = False, log: Log | None = None) 
 
     sections: dict[str, Callable[[], dict[str, Any]]] = {
         "retrieval": lambda: run_retrieval_bench(
-            settings, n_ingest=200 if quick else 1000, scales=(1_000, 5_000) if quick else (1_000, 10_000, 100_000),
-            pool_size=300 if quick else 1000, queries=10 if quick else 50, log=log),
+            settings,
+            n_ingest=200 if quick else 1000,
+            scales=(1_000, 5_000) if quick else (1_000, 10_000, 100_000),
+            pool_size=300 if quick else 1000,
+            queries=10 if quick else 50,
+            log=log,
+        ),
         "triage": lambda: bench_triage_section(settings, 200 if quick else 1000),
         "queue": lambda: bench_queue_section(50 if quick else 200, (1, 2) if quick else (1, 4)),
         "model": lambda: run_model_bench(settings, runs=3 if quick else 10, raw_pairs=1 if quick else 3),
@@ -138,47 +163,110 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     if not failed("retrieval"):
         ing, qry = s["retrieval"]["ingest"], s["retrieval"]["query"]
-        rows += [("retrieval", f"ingest ({ing['entries']} entries)", f"{ing['ingest_entries_per_s']} entries/s", ""),
-                 ("retrieval", "raw embedding, same texts", f"{ing['raw_entries_per_s']} entries/s", ""),
-                 ("retrieval", "ingest / raw", f"{ing['ratio']}", ">= 0.8")]
+        rows += [
+            (
+                "retrieval",
+                f"ingest ({ing['entries']} entries)",
+                f"{ing['ingest_entries_per_s']} entries/s",
+                "",
+            ),
+            ("retrieval", "raw embedding, same texts", f"{ing['raw_entries_per_s']} entries/s", ""),
+            ("retrieval", "ingest / raw", f"{ing['ratio']}", ">= 0.8"),
+        ]
         for row in qry["scales"]:
-            rows.append(("retrieval", f"query p50 / p95 at {row['chunks']:,} chunks",
-                         f"{row['search_ms']['p50']} / {row['search_ms']['p95']} ms",
-                         "p95 < 100 ms" if row["chunks"] >= 90_000 else ""))
+            rows.append(
+                (
+                    "retrieval",
+                    f"query p50 / p95 at {row['chunks']:,} chunks",
+                    f"{row['search_ms']['p50']} / {row['search_ms']['p95']} ms",
+                    "p95 < 100 ms" if row["chunks"] >= 90_000 else "",
+                )
+            )
     if not failed("triage"):
-        rows.append(("triage", f"batch of {s['triage']['n']}", f"{s['triage']['messages_per_s']} messages/s",
-                     ">= 100/s"))
+        rows.append(
+            (
+                "triage",
+                f"batch of {s['triage']['n']}",
+                f"{s['triage']['messages_per_s']} messages/s",
+                ">= 100/s",
+            )
+        )
     if not failed("draft"):
         d = s["draft"]
-        rows += [("draft", f"first token p50 / p95 ({d['n']} drafts)",
-                  f"{d['first_token_ms_p50']} / {d['first_token_ms_p95']} ms", "< 2000 ms"),
-                 ("draft", "complete p50 / p95", f"{d['latency_ms_p50']} / {d['latency_ms_p95']} ms", "< 20000 ms")]
+        rows += [
+            (
+                "draft",
+                f"first token p50 / p95 ({d['n']} drafts)",
+                f"{d['first_token_ms_p50']} / {d['first_token_ms_p95']} ms",
+                "< 2000 ms",
+            ),
+            (
+                "draft",
+                "complete p50 / p95",
+                f"{d['latency_ms_p50']} / {d['latency_ms_p95']} ms",
+                "< 20000 ms",
+            ),
+        ]
     if not failed("model"):
         m = s["model"]
         warm, pair = m["warm"], m["raw_vs_adapter"]
-        rows += [("model", "first token p50 / p95 (adapter)", f"{warm['ttft_ms_p50']} / {warm['ttft_ms_p95']} ms", ""),
-                 ("model", "completion p50 / p95 (adapter)",
-                  f"{warm['latency_ms_p50']} / {warm['latency_ms_p95']} ms", ""),
-                 ("model", "raw llama.cpp vs adapter, first token",
-                  f"{pair['raw_ttft_ms_p50']} vs {pair['adapter_ttft_ms_p50']} ms", ""),
-                 ("model", "raw llama.cpp vs adapter, decode",
-                  f"{pair['raw_decode_tokens_per_s_p50']} vs {pair['adapter_decode_tokens_per_s_p50']} tok/s", "")]
+        rows += [
+            (
+                "model",
+                "first token p50 / p95 (adapter)",
+                f"{warm['ttft_ms_p50']} / {warm['ttft_ms_p95']} ms",
+                "",
+            ),
+            (
+                "model",
+                "completion p50 / p95 (adapter)",
+                f"{warm['latency_ms_p50']} / {warm['latency_ms_p95']} ms",
+                "",
+            ),
+            (
+                "model",
+                "raw llama.cpp vs adapter, first token",
+                f"{pair['raw_ttft_ms_p50']} vs {pair['adapter_ttft_ms_p50']} ms",
+                "",
+            ),
+            (
+                "model",
+                "raw llama.cpp vs adapter, decode",
+                f"{pair['raw_decode_tokens_per_s_p50']} vs {pair['adapter_decode_tokens_per_s_p50']} tok/s",
+                "",
+            ),
+        ]
     if not failed("queue"):
         for row in s["queue"]["rows"]:
-            rows.append(("queue", f"approve+publish, {row['backend']}, {row['workers']} workers",
-                         f"{row['ops_per_s']} ops/s", "lost 0, duplicated 0"
-                         if not (row["lost"] or row["duplicated"]) else f"LOST {row['lost']} DUP {row['duplicated']}"))
-    rows.append(("memory", "peak RSS of the benchmark process (all sections but the queue's workers)",
-                 f"{result['peak_rss_mb']} MB", ""))
+            rows.append(
+                (
+                    "queue",
+                    f"approve+publish, {row['backend']}, {row['workers']} workers",
+                    f"{row['ops_per_s']} ops/s",
+                    "lost 0, duplicated 0"
+                    if not (row["lost"] or row["duplicated"])
+                    else f"LOST {row['lost']} DUP {row['duplicated']}",
+                )
+            )
+    rows.append(
+        (
+            "memory",
+            "peak RSS of the benchmark process (all sections but the queue's workers)",
+            f"{result['peak_rss_mb']} MB",
+            "",
+        )
+    )
     return rows
 
 
 def format_all(result: dict[str, Any]) -> str:
     """One Markdown table, with the machine above it."""
     m = result["machine"]
-    head = (f"machine: {m.get('cpu', '?')}, nproc {m['nproc']}, RAM {m.get('ram_gb', '?')} GB, "
-            f"load average {m.get('load_avg_1m')} at start, {m.get('load_avg_1m_end')} at end"
-            + (" (quick run: smaller sizes, not for the record)" if result["quick"] else ""))
+    head = (
+        f"machine: {m.get('cpu', '?')}, nproc {m['nproc']}, RAM {m.get('ram_gb', '?')} GB, "
+        f"load average {m.get('load_avg_1m')} at start, {m.get('load_avg_1m_end')} at end"
+        + (" (quick run: smaller sizes, not for the record)" if result["quick"] else "")
+    )
     lines = [head, "", "| area | measure | value | goal |", "| --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _rows(result)]
     return "\n".join(lines)

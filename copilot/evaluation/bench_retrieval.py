@@ -50,7 +50,7 @@ def _vocab() -> dict[str, list[str]]:
 
 
 def synthetic_entries(n: int, seed: int = 7) -> list[dict[str, str]]:
-    """``n`` distinct FAQ rows (``id``, ``question``, ``answer``, ``category``), the same for the same seed."""
+    """``n`` distinct FAQ rows (``id``, ``question``, ``answer``, ``category``), reproducible by seed."""
     v = _vocab()
     combos = len(v["products"]) * len(v["parts"]) * len(v["problems"]) * len(v["conditions"])
     if n > combos:
@@ -66,11 +66,19 @@ def synthetic_entries(n: int, seed: int = 7) -> list[dict[str, str]]:
         problem, condition = v["problems"][pr], v["conditions"][c]
         steps = rng.sample(v["steps"], 3)
         question = f"The {part} of my {product} {problem} {condition}. What can I do?"
-        answer = (f"When the {part} of a {product} {problem} {condition}, try these steps in order. "
-                  + " ".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
-                  + f" If the {product} still {problem}, contact support with its serial number.")
-        rows.append({"id": f"syn-{number:06d}", "question": question, "answer": answer,
-                     "category": product.split()[0].lower()})
+        answer = (
+            f"When the {part} of a {product} {problem} {condition}, try these steps in order. "
+            + " ".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+            + f" If the {product} still {problem}, contact support with its serial number."
+        )
+        rows.append(
+            {
+                "id": f"syn-{number:06d}",
+                "question": question,
+                "answer": answer,
+                "category": product.split()[0].lower(),
+            }
+        )
     return rows
 
 
@@ -78,8 +86,11 @@ def synthetic_queries(n: int, seed: int = 11) -> list[str]:
     """``n`` customer-style questions in the same domain, phrased unlike the entries."""
     v = _vocab()
     rng = random.Random(seed)
-    return [f"{rng.choice(v['query_openers'])} {rng.choice(v['products']).lower()} {rng.choice(v['problems'])} "
-            f"{rng.choice(v['conditions'])}, {rng.choice(v['parts'])} too" for _ in range(n)]
+    return [
+        f"{rng.choice(v['query_openers'])} {rng.choice(v['products']).lower()} {rng.choice(v['problems'])} "
+        f"{rng.choice(v['conditions'])}, {rng.choice(v['parts'])} too"
+        for _ in range(n)
+    ]
 
 
 def write_table(rows: Sequence[dict[str, str]], folder: Path) -> Path:
@@ -132,14 +143,23 @@ def _variant_rows(pool: Sequence[dict[str, str]], count: int) -> list[dict[str, 
         if i < len(pool):
             rows.append(dict(base))
         else:
-            rows.append({"id": f"var-{i:07d}", "question": f"{base['question']} [v{i}]",
-                         "answer": f"{base['answer']} [v{i}]", "category": base["category"]})
+            rows.append(
+                {
+                    "id": f"var-{i:07d}",
+                    "question": f"{base['question']} [v{i}]",
+                    "answer": f"{base['answer']} [v{i}]",
+                    "category": base["category"],
+                }
+            )
     return rows
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:
-    return {"p50": round(float(np.percentile(values, 50)), 2), "p95": round(float(np.percentile(values, 95)), 2),
-            "mean": round(float(np.mean(values)), 2)}
+    return {
+        "p50": round(float(np.percentile(values, 50)), 2),
+        "p95": round(float(np.percentile(values, 95)), 2),
+        "mean": round(float(np.mean(values)), 2),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -162,19 +182,36 @@ def bench_ingest(settings: Settings, embedder: Embeddings, n: int, work: Path) -
     # Raw encoding before and after the ingest, the faster one counting: on a shared machine the load
     # changes from minute to minute, and the comparison should not flatter the ingest.
     first = raw()
-    pipeline = build_pipeline(settings.model_copy(update={"data_dir": work / "ingest-data", "collection": "bench"}),
-                              embedder=embedder)
+    pipeline = build_pipeline(
+        settings.model_copy(update={"data_dir": work / "ingest-data", "collection": "bench"}),
+        embedder=embedder,
+    )
     report = pipeline.ingest(table)
     raw_s = min(first, raw())
-    return {"entries": n, "chunks": len(texts), "ingest_s": round(report.seconds, 2),
-            "ingest_embed_s": round(report.embed_seconds, 2),
-            "ingest_entries_per_s": round(n / report.seconds, 1), "raw_s": round(raw_s, 2),
-            "raw_entries_per_s": round(n / raw_s, 1), "raw_chunks_per_s": round(len(texts) / raw_s, 1),
-            "ratio": round(raw_s / report.seconds, 3), "goal_ratio": 0.8}
+    return {
+        "entries": n,
+        "chunks": len(texts),
+        "ingest_s": round(report.seconds, 2),
+        "ingest_embed_s": round(report.embed_seconds, 2),
+        "ingest_entries_per_s": round(n / report.seconds, 1),
+        "raw_s": round(raw_s, 2),
+        "raw_entries_per_s": round(n / raw_s, 1),
+        "raw_chunks_per_s": round(len(texts) / raw_s, 1),
+        "ratio": round(raw_s / report.seconds, 3),
+        "goal_ratio": 0.8,
+    }
 
 
-def bench_queries(settings: Settings, embedder: Embeddings, scales: Sequence[int], *, pool_size: int,
-                  queries: int, work: Path, log: Log | None = None) -> dict[str, Any]:
+def bench_queries(
+    settings: Settings,
+    embedder: Embeddings,
+    scales: Sequence[int],
+    *,
+    pool_size: int,
+    queries: int,
+    work: Path,
+    log: Log | None = None,
+) -> dict[str, Any]:
     """Query latency (embedding included) at each index size, growing one index through ``Index.sync``."""
     pool = synthetic_entries(pool_size, seed=5)
     pool_texts = [c.text for c in chunk_entries(load_knowledge(write_table(pool, work / "pool")))]
@@ -182,8 +219,10 @@ def bench_queries(settings: Settings, embedder: Embeddings, scales: Sequence[int
     vectors = as_matrix(embedder, pool_texts)
     pool_embed_s = time.perf_counter() - started
     variants = VariantEmbeddings(embedder, dict(zip(pool_texts, vectors, strict=True)))
-    pipeline = build_pipeline(settings.model_copy(update={"data_dir": work / "query-data", "collection": "bench"}),
-                              embedder=variants)
+    pipeline = build_pipeline(
+        settings.model_copy(update={"data_dir": work / "query-data", "collection": "bench"}),
+        embedder=variants,
+    )
     questions = synthetic_queries(queries)
     rows = []
     for scale in sorted(scales):
@@ -202,20 +241,41 @@ def bench_queries(settings: Settings, embedder: Embeddings, scales: Sequence[int
             embed_ms.append((time.perf_counter() - t1) * 1000)
             result = pipeline.retriever.search(q)
             search_ms.append(result.latency_ms)
-        row = {"chunks": chunks, "entries": entries, "build_s": round(build_s, 1), "added": report.added,
-               "search_ms": _percentiles(search_ms), "embed_query_ms": _percentiles(embed_ms),
-               "goal_p95_ms": 100.0}
+        row = {
+            "chunks": chunks,
+            "entries": entries,
+            "build_s": round(build_s, 1),
+            "added": report.added,
+            "search_ms": _percentiles(search_ms),
+            "embed_query_ms": _percentiles(embed_ms),
+            "goal_p95_ms": 100.0,
+        }
         rows.append(row)
         if log:
-            log(f"{chunks} chunks: search p50 {row['search_ms']['p50']} ms, p95 {row['search_ms']['p95']} ms "
-                f"(index grown in {row['build_s']} s)")
-    return {"pool_entries": pool_size, "pool_chunks": len(pool_texts), "pool_embed_s": round(pool_embed_s, 1),
-            "queries": len(questions), "noise_sd": NOISE, "scales": rows}
+            log(
+                f"{chunks} chunks: search p50 {row['search_ms']['p50']} ms, p95 {row['search_ms']['p95']} ms "
+                f"(index grown in {row['build_s']} s)"
+            )
+    return {
+        "pool_entries": pool_size,
+        "pool_chunks": len(pool_texts),
+        "pool_embed_s": round(pool_embed_s, 1),
+        "queries": len(questions),
+        "noise_sd": NOISE,
+        "scales": rows,
+    }
 
 
-def run_retrieval_bench(settings: Settings, *, embedder: Embeddings | None = None, n_ingest: int = 1000,
-                        scales: Sequence[int] = DEFAULT_SCALES, pool_size: int = 1000, queries: int = 50,
-                        log: Log | None = None) -> dict[str, Any]:
+def run_retrieval_bench(
+    settings: Settings,
+    *,
+    embedder: Embeddings | None = None,
+    n_ingest: int = 1000,
+    scales: Sequence[int] = DEFAULT_SCALES,
+    pool_size: int = 1000,
+    queries: int = 50,
+    log: Log | None = None,
+) -> dict[str, Any]:
     """Both parts, in a temporary folder that is removed afterwards."""
     if embedder is None:
         from copilot.models.factory import build_embedder
@@ -226,11 +286,20 @@ def run_retrieval_bench(settings: Settings, *, embedder: Embeddings | None = Non
         work = Path(tmp)
         ingest = bench_ingest(settings, embedder, n_ingest, work)
         if log:
-            log(f"ingest {ingest['ingest_entries_per_s']} entries/s vs raw {ingest['raw_entries_per_s']} "
-                f"entries/s (ratio {ingest['ratio']})")
-        query = bench_queries(settings, embedder, scales, pool_size=pool_size, queries=queries, work=work, log=log)
-    return {"embedder": name, "threads": settings.n_threads, "ingest": ingest, "query": query,
-            "peak_rss_mb": peak_rss_mb()}
+            log(
+                f"ingest {ingest['ingest_entries_per_s']} entries/s vs raw {ingest['raw_entries_per_s']} "
+                f"entries/s (ratio {ingest['ratio']})"
+            )
+        query = bench_queries(
+            settings, embedder, scales, pool_size=pool_size, queries=queries, work=work, log=log
+        )
+    return {
+        "embedder": name,
+        "threads": settings.n_threads,
+        "ingest": ingest,
+        "query": query,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def format_retrieval_bench(result: dict[str, Any]) -> str:
@@ -238,15 +307,22 @@ def format_retrieval_bench(result: dict[str, Any]) -> str:
     ing, qry = result["ingest"], result["query"]
     lines = [
         f"embedder {result['embedder']}, {result['threads']} threads",
-        (f"ingest: {ing['entries']} entries ({ing['chunks']} chunks) in {ing['ingest_s']} s = "
-        f"{ing['ingest_entries_per_s']} entries/s; raw encode of the same texts {ing['raw_s']} s = "
-        f"{ing['raw_entries_per_s']} entries/s; ratio {ing['ratio']} (goal >= {ing['goal_ratio']})"),
-        (f"query latency, embedding included ({qry['queries']} queries per size; the index holds variants of "
-        f"{qry['pool_entries']} really embedded entries, vectors = pool vector + noise sd {qry['noise_sd']}):"),
+        (
+            f"ingest: {ing['entries']} entries ({ing['chunks']} chunks) in {ing['ingest_s']} s = "
+            f"{ing['ingest_entries_per_s']} entries/s; raw encode of the same texts {ing['raw_s']} s = "
+            f"{ing['raw_entries_per_s']} entries/s; ratio {ing['ratio']} (goal >= {ing['goal_ratio']})"
+        ),
+        (
+            f"query latency, embedding included ({qry['queries']} queries per size; the index holds "
+            f"variants of {qry['pool_entries']} really embedded entries, vectors = pool vector + noise sd "
+            f"{qry['noise_sd']}):"
+        ),
         f"  {'chunks':>8}  {'search p50':>10}  {'search p95':>10}  {'embed p50':>9}  {'built in':>8}",
     ]
     for row in qry["scales"]:
-        lines.append(f"  {row['chunks']:>8}  {row['search_ms']['p50']:>8} ms  {row['search_ms']['p95']:>8} ms  "
-                     f"{row['embed_query_ms']['p50']:>6} ms  {row['build_s']:>6} s")
+        lines.append(
+            f"  {row['chunks']:>8}  {row['search_ms']['p50']:>8} ms  {row['search_ms']['p95']:>8} ms  "
+            f"{row['embed_query_ms']['p50']:>6} ms  {row['build_s']:>6} s"
+        )
     lines.append(f"goal: p95 < 100 ms at 100k chunks; peak RSS {result['peak_rss_mb']} MB")
     return "\n".join(lines)

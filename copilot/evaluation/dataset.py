@@ -137,7 +137,9 @@ def load_support_cases_with_lines(path: Path | str) -> list[LoadedCase]:
         except ValidationError as exc:
             raise UserError(f"{path}:{number}: {_reason(exc)}") from exc
         if case.id in first_line:
-            raise UserError(f"{path}:{number}: duplicate id {case.id!r} (first on line {first_line[case.id]})")
+            raise UserError(
+                f"{path}:{number}: duplicate id {case.id!r} (first on line {first_line[case.id]})"
+            )
         first_line[case.id] = number
         loaded.append(LoadedCase(case, number))
     if not loaded:
@@ -151,8 +153,10 @@ def check_known_ids(path: Path | str, loaded: list[LoadedCase], entries: Iterabl
     for item in loaded:
         unknown = [i for i in item.case.expected_ids if i not in known]
         if unknown:
-            raise UserError(f"{path}:{item.line}: expected_ids {', '.join(unknown)} not in the knowledge base "
-                            "(was the entry renamed or removed?)")
+            raise UserError(
+                f"{path}:{item.line}: expected_ids {', '.join(unknown)} not in the knowledge base "
+                "(was the entry renamed or removed?)"
+            )
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,8 @@ def detect_dataset(path: Path | str) -> DatasetSpec:
             return DatasetSpec(kind="support", cases=path)
         if "query" in row and "relevant_ids" in row:
             return DatasetSpec(kind="retrieval", cases=path)
-        raise UserError(f"{path}:{number}: neither a support case (message, expected, expected_ids, ...) "
-                        "nor a retrieval case (query, relevant_ids)")
+        raise UserError(
+            f"{path}:{number}: neither a support case (message, expected, expected_ids, ...) "
+            "nor a retrieval case (query, relevant_ids)"
+        )
     raise UserError(f"cases file {path} has no cases")

@@ -101,32 +101,55 @@ def gate_backends(gate: GateConfig, settings: Settings) -> Backends:
     if gate.model == "extractive":
         from copilot.evaluation.baseline import ExtractiveChat
 
-        return Backends(chat=ExtractiveChat(prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None))
+        return Backends(
+            chat=ExtractiveChat(prompts_dir=str(settings.prompts_dir) if settings.prompts_dir else None)
+        )
     return Backends()
 
 
-def run_gate(settings: Settings, gate: GateConfig, *, root: Path = DEFAULT_THRESHOLDS.parent, backends: Backends | None = None,
-             workspace: Path | None = None, out_root: Path | None = None) -> dict[str, Any]:
+def run_gate(
+    settings: Settings,
+    gate: GateConfig,
+    *,
+    root: Path = DEFAULT_THRESHOLDS.parent,
+    backends: Backends | None = None,
+    workspace: Path | None = None,
+    out_root: Path | None = None,
+) -> dict[str, Any]:
     """Run every set of the gate (dataset paths are relative to ``root``); ``ok``: every threshold holds."""
     backends = backends or gate_backends(gate, settings)
     report: dict[str, Any] = {"model": gate.model, "sets": {}, "ok": True}
     for name, spec in gate.sets.items():
-        result: RunResult = run_dataset(settings, root / spec.dataset, out_root=out_root, limit=spec.limit,
-                                        case_ids=spec.cases, backends=backends, workspace=workspace,
-                                        options={"gate": name})
+        result: RunResult = run_dataset(
+            settings,
+            root / spec.dataset,
+            out_root=out_root,
+            limit=spec.limit,
+            case_ids=spec.cases,
+            backends=backends,
+            workspace=workspace,
+            options={"gate": name},
+        )
         checks = check(result.summary["metrics"], spec.thresholds)
         ok = all(c["ok"] for c in checks)
-        report["sets"][name] = {"dataset": spec.dataset, "n": result.summary["n"], "checks": checks, "ok": ok,
-                                "metrics": result.summary["metrics"], "metric_n": result.summary.get("metric_n", {}),
-                                "run": str(result.path) if result.path else None,
-                                "failed_cases": [r["id"] for r in result.rows if not r.get("passed")],
-                                "chat": result.config.get("chat"), "seconds": result.summary.get("seconds")}
+        report["sets"][name] = {
+            "dataset": spec.dataset,
+            "n": result.summary["n"],
+            "checks": checks,
+            "ok": ok,
+            "metrics": result.summary["metrics"],
+            "metric_n": result.summary.get("metric_n", {}),
+            "run": str(result.path) if result.path else None,
+            "failed_cases": [r["id"] for r in result.rows if not r.get("passed")],
+            "chat": result.config.get("chat"),
+            "seconds": result.summary.get("seconds"),
+        }
         report["ok"] = report["ok"] and ok
     return report
 
 
 def _margin(margin: float, n: int | None) -> float:
-    """The room below a recorded rate: ``margin``, widened to one case's worth over ``ONE_FLIP_CASES`` or more.
+    """The room below a recorded rate: ``margin``, widened to one case's worth from ``ONE_FLIP_CASES`` cases.
 
     A 15-case subset moves a rate by 0.067 when one case flips; a legitimate change may flip one case, a
     regression flips more. Over fewer cases every case must hold (a missed crisis is never noise).
@@ -145,7 +168,7 @@ def _ceil(value: float, digits: int = 2) -> float:
 
 
 def record(gate: GateConfig, report: dict[str, Any], path: Path | str) -> GateConfig:
-    """New thresholds from a gate report: each metric's value less the margin (or plus it, when lower is better)."""
+    """New thresholds from a gate report: each value less the margin (plus it, when lower is better)."""
     sets = {}
     for name, spec in gate.sets.items():
         metrics = report["sets"][name]["metrics"]
@@ -157,17 +180,32 @@ def record(gate: GateConfig, report: dict[str, Any], path: Path | str) -> GateCo
             n = None if bound.strict else report["sets"][name].get("metric_n", {}).get(metric)
             if bound.max is not None or lower_is_better(metric):
                 margin = gate.margin * max(abs(value), 1.0) if "ms" in metric else _margin(gate.margin, n)
-                bounds[metric] = Bound(max=_ceil(value + (0 if metric == "n_errors" else margin)),
-                                       strict=bound.strict)
+                bounds[metric] = Bound(
+                    max=_ceil(value + (0 if metric == "n_errors" else margin)), strict=bound.strict
+                )
             else:
-                bounds[metric] = Bound(min=max(0.0, _floor(value - _margin(gate.margin, n))), strict=bound.strict)
+                bounds[metric] = Bound(
+                    min=max(0.0, _floor(value - _margin(gate.margin, n))), strict=bound.strict
+                )
         sets[name] = spec.model_copy(update={"thresholds": bounds})
-    values = {name: {m: report["sets"][name]["metrics"].get(m) for m in spec.thresholds}
-              for name, spec in gate.sets.items()}
-    updated = gate.model_copy(update={"sets": sets, "recorded": {
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "git": git_state(), "values": values,
-        "chat": {name: report["sets"][name]["chat"] for name in gate.sets}}})
-    Path(path).write_text(json.dumps(updated.model_dump(exclude_none=True), indent=2) + "\n", encoding="utf-8")
+    values = {
+        name: {m: report["sets"][name]["metrics"].get(m) for m in spec.thresholds}
+        for name, spec in gate.sets.items()
+    }
+    updated = gate.model_copy(
+        update={
+            "sets": sets,
+            "recorded": {
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "git": git_state(),
+                "values": values,
+                "chat": {name: report["sets"][name]["chat"] for name in gate.sets},
+            },
+        }
+    )
+    Path(path).write_text(
+        json.dumps(updated.model_dump(exclude_none=True), indent=2) + "\n", encoding="utf-8"
+    )
     return updated
 
 
@@ -175,8 +213,10 @@ def format_gate(report: dict[str, Any]) -> str:
     """The gate's verdict as text."""
     lines = []
     for name, result in report["sets"].items():
-        lines.append(f"{name}: {result['dataset']} ({result['n']} cases, {result['chat'] or 'retrieval only'}, "
-                     f"{result['seconds']} s) {'ok' if result['ok'] else 'FAILED'}")
+        lines.append(
+            f"{name}: {result['dataset']} ({result['n']} cases, {result['chat'] or 'retrieval only'}, "
+            f"{result['seconds']} s) {'ok' if result['ok'] else 'FAILED'}"
+        )
         for c in result["checks"]:
             bound = f">= {c['min']}" if c["min"] is not None else f"<= {c['max']}"
             value = "missing" if c["value"] is None else f"{c['value']:.4g}"

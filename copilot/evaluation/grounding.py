@@ -66,9 +66,16 @@ class SentenceSupport:
 class Grounder:
     """Scores groundedness with one embedder; passage vectors are cached across cases."""
 
-    def __init__(self, embedder: Embeddings, *, markers: Markers | None = None, extra_filler: Sequence[str] = (),
-                 min_coverage: float = MIN_COVERAGE, min_cosine: float = MIN_COSINE,
-                 min_claim_words: int = MIN_CLAIM_WORDS) -> None:
+    def __init__(
+        self,
+        embedder: Embeddings,
+        *,
+        markers: Markers | None = None,
+        extra_filler: Sequence[str] = (),
+        min_coverage: float = MIN_COVERAGE,
+        min_cosine: float = MIN_COSINE,
+        min_claim_words: int = MIN_CLAIM_WORDS,
+    ) -> None:
         self.embedder = embedder
         self.markers = markers or load_markers()
         self.ignored = set(tokenize(" ".join(self.markers.words()))) | set(tokenize(" ".join(extra_filler)))
@@ -90,8 +97,9 @@ class Grounder:
         # Contractions ("we'll", "that's") are function words, not claims.
         return [w for w in tokenize(sentence) if w not in said and "'" not in w]
 
-    def support(self, text: str, passages: Mapping[str, str], message: str, *,
-                full: bool = False) -> list[SentenceSupport]:
+    def support(
+        self, text: str, passages: Mapping[str, str], message: str, *, full: bool = False
+    ) -> list[SentenceSupport]:
         """Each sentence of ``text`` with its support from ``passages`` (cited id -> passage text).
 
         The cosine is computed only where the words alone do not decide (``full``: for every claim, as
@@ -105,10 +113,18 @@ class Grounder:
         rows: list[dict[str, Any]] = []
         for sentence in parts:
             claim = self.claim_words(sentence, message)
-            numbers = tuple(n for n in _NUMBER.findall(sentence)
-                            if len(n) > 1 and n not in cited_text and n not in message)
-            row: dict[str, Any] = {"sentence": sentence, "claim": len(set(claim)) >= self.min_claim_words
-                                   or bool(numbers), "numbers": numbers, "coverage": 1.0, "best": None}
+            numbers = tuple(
+                n
+                for n in _NUMBER.findall(sentence)
+                if len(n) > 1 and n not in cited_text and n not in message
+            )
+            row: dict[str, Any] = {
+                "sentence": sentence,
+                "claim": len(set(claim)) >= self.min_claim_words or bool(numbers),
+                "numbers": numbers,
+                "coverage": 1.0,
+                "best": None,
+            }
             if row["claim"]:
                 row["coverage"] = 0.0
                 for pid, words in passage_words.items():
@@ -116,8 +132,11 @@ class Grounder:
                     if share > row["coverage"]:
                         row["coverage"], row["best"] = share, pid
             rows.append(row)
-        undecided = [r for r in rows if r["claim"] and (full or (not r["numbers"]
-                                                                 and r["coverage"] < self.min_coverage))]
+        undecided = [
+            r
+            for r in rows
+            if r["claim"] and (full or (not r["numbers"] and r["coverage"] < self.min_coverage))
+        ]
         if undecided and passages:
             units: list[tuple[str, str]] = []
             for pid, body in passages.items():
@@ -135,13 +154,26 @@ class Grounder:
         out = []
         for r in rows:
             cosine = r.get("cosine")
-            supported = not r["claim"] or (not r["numbers"] and (
-                r["coverage"] >= self.min_coverage or (cosine is not None and cosine >= self.min_cosine)))
-            out.append(SentenceSupport(r["sentence"], r["claim"], supported, round(r["coverage"], 3),
-                                       None if cosine is None else round(cosine, 3), r["best"], r["numbers"]))
+            supported = not r["claim"] or (
+                not r["numbers"]
+                and (r["coverage"] >= self.min_coverage or (cosine is not None and cosine >= self.min_cosine))
+            )
+            out.append(
+                SentenceSupport(
+                    r["sentence"],
+                    r["claim"],
+                    supported,
+                    round(r["coverage"], 3),
+                    None if cosine is None else round(cosine, 3),
+                    r["best"],
+                    r["numbers"],
+                )
+            )
         return out
 
-    def score(self, text: str, passages: Mapping[str, str], message: str) -> tuple[Score, list[SentenceSupport]]:
+    def score(
+        self, text: str, passages: Mapping[str, str], message: str
+    ) -> tuple[Score, list[SentenceSupport]]:
         """The groundedness score of a draft: the share of its claim sentences that are supported."""
         if not text.strip():
             return na("groundedness", "no reply text"), []
@@ -155,12 +187,17 @@ class Grounder:
             return Score("groundedness", 1.0, True, "no factual claims"), detail
         bad = [d for d in claims if not d.supported]
         value = 1 - len(bad) / len(claims)
-        why = "; ".join(f"unsupported: {d.sentence[:80]!r}" + (f" (numbers {', '.join(d.new_numbers)})"
-                                                                 if d.new_numbers else "") for d in bad[:3])
+        why = "; ".join(
+            f"unsupported: {d.sentence[:80]!r}"
+            + (f" (numbers {', '.join(d.new_numbers)})" if d.new_numbers else "")
+            for d in bad[:3]
+        )
         return Score("groundedness", value, not bad, why), detail
 
 
-def calibrate(grounder: Grounder, pairs: Sequence[tuple[str, Mapping[str, str], str, bool]]) -> dict[str, Any]:
+def calibrate(
+    grounder: Grounder, pairs: Sequence[tuple[str, Mapping[str, str], str, bool]]
+) -> dict[str, Any]:
     """Coverage and cosine of claim sentences in labelled ``(text, passages, message, supported)`` pairs.
 
     Returns the distributions and, for each signal alone, the threshold that best separates supported
@@ -175,12 +212,18 @@ def calibrate(grounder: Grounder, pairs: Sequence[tuple[str, Mapping[str, str], 
     for index, name in ((0, "coverage"), (1, "cosine")):
         values = np.array([r[index] for r in rows])
         labels = np.array([r[2] for r in rows])
-        best = max(((float(np.mean((values >= t) == labels)), float(t)) for t in np.arange(0.3, 0.95, 0.01)),
-                   default=(0.0, 0.0))
-        result[name] = {"best_threshold": round(best[1], 2), "accuracy": round(best[0], 3),
-                        "supported_p10": round(float(np.percentile(values[labels], 10)), 3) if labels.any() else None,
-                        "unsupported_p90": round(float(np.percentile(values[~labels], 90)), 3)
-                        if (~labels).any() else None}
+        best = max(
+            ((float(np.mean((values >= t) == labels)), float(t)) for t in np.arange(0.3, 0.95, 0.01)),
+            default=(0.0, 0.0),
+        )
+        result[name] = {
+            "best_threshold": round(best[1], 2),
+            "accuracy": round(best[0], 3),
+            "supported_p10": round(float(np.percentile(values[labels], 10)), 3) if labels.any() else None,
+            "unsupported_p90": round(float(np.percentile(values[~labels], 90)), 3)
+            if (~labels).any()
+            else None,
+        }
     both = [((c >= grounder.min_coverage) or (s >= grounder.min_cosine)) == label for c, s, label in rows]
     result["combined_accuracy"] = round(float(np.mean(both)), 3) if both else None
     return result

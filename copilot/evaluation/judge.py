@@ -24,8 +24,10 @@ from copilot.types import Draft
 ASPECTS = ("empathy", "helpfulness", "faithfulness")
 TEMPLATES = ("judge/system.j2", "judge/user.j2", "judge/retry.j2")
 JUDGE_MAX_TOKENS = 120
-_LINE = re.compile(r"^\s*\**\s*(EMPATHY|HELPFULNESS|FAITHFULNESS|REASON)\s*\**\s*[:=]\s*\**\s*(.*?)\s*$",
-                   re.IGNORECASE | re.MULTILINE)
+_LINE = re.compile(
+    r"^\s*\**\s*(EMPATHY|HELPFULNESS|FAITHFULNESS|REASON)\s*\**\s*[:=]\s*\**\s*(.*?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def parse_verdict(raw: str) -> tuple[dict[str, Any] | None, str]:
@@ -68,9 +70,15 @@ class Judge:
         """The rubric prompt for one draft."""
         system = self.prompts.render("judge/system.j2", brand=self.settings.brand_name)
         user = self.prompts.render(
-            "judge/user.j2", channel=case.channel, max_chars=self.settings.channel(case.channel).max_chars,
-            expected_kind=case.expected.kind, message=case.message, reference=case.reference, reply=draft.text,
-            sources=[{"id": i, "text": text} for i, text in sources.items()])
+            "judge/user.j2",
+            channel=case.channel,
+            max_chars=self.settings.channel(case.channel).max_chars,
+            expected_kind=case.expected.kind,
+            message=case.message,
+            reference=case.reference,
+            reply=draft.text,
+            sources=[{"id": i, "text": text} for i, text in sources.items()],
+        )
         return [SystemMessage(system.text), HumanMessage(user.text)]
 
     def _ask(self, messages: list[BaseMessage]) -> str:

@@ -20,9 +20,16 @@ MAX_TAGS = 20
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             autoescape=jinja2.select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["num"] = lambda v, d=3: "n/a" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.{d}f}")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html.j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda v, d=3: (
+        "n/a" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:,.{d}f}")
+    )
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{v * 100:.1f}%"
     return env
 
@@ -36,7 +43,9 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _barh(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str, limit: float | None = 1.0) -> str:
+def _barh(
+    labels: Sequence[str], values: Sequence[float], title: str, xlabel: str, limit: float | None = 1.0
+) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(labels) + 1.2))
@@ -73,8 +82,9 @@ def support_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> d
     charts: dict[str, str] = {}
     scores = [(name, s["pass_rate"]) for name, s in summary["scores"].items() if s["pass_rate"] is not None]
     if scores:
-        charts["scores"] = _barh([n for n, _ in scores], [v for _, v in scores], "Pass rate per check",
-                                 "share of applicable cases")
+        charts["scores"] = _barh(
+            [n for n, _ in scores], [v for _, v in scores], "Pass rate per check", "share of applicable cases"
+        )
     triage = summary.get("triage") or {}
     if triage:
         import matplotlib.pyplot as plt
@@ -95,11 +105,17 @@ def support_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> d
     if latency:
         charts["latency"] = _hist({"draft complete": latency, "first token": first}, "Draft latency", "ms")
     # Tags seen at least twice, worst first: a single case says little about a slice.
-    tags = sorted(((t, v) for t, v in summary.get("by_tag", {}).items() if v["n"] >= 2),
-                  key=lambda kv: (kv[1]["pass_rate"], -kv[1]["n"], kv[0]))[:MAX_TAGS]
+    tags = sorted(
+        ((t, v) for t, v in summary.get("by_tag", {}).items() if v["n"] >= 2),
+        key=lambda kv: (kv[1]["pass_rate"], -kv[1]["n"], kv[0]),
+    )[:MAX_TAGS]
     if tags:
-        charts["tags"] = _barh([f"{t} (n={v['n']})" for t, v in tags], [v["pass_rate"] for _, v in tags],
-                               "Pass rate by tag (two or more cases, worst first)", "share of cases passing")
+        charts["tags"] = _barh(
+            [f"{t} (n={v['n']})" for t, v in tags],
+            [v["pass_rate"] for _, v in tags],
+            "Pass rate by tag (two or more cases, worst first)",
+            "share of cases passing",
+        )
     return charts
 
 
@@ -122,8 +138,10 @@ def retrieval_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) ->
     def top(r: dict[str, Any]) -> float | None:
         return r["retrieved"][0]["score"] if r.get("retrieved") else None
 
-    series = {"answerable": [t for r in rows if r["relevant_ids"] and (t := top(r)) is not None],
-              "unanswerable": [t for r in rows if not r["relevant_ids"] and (t := top(r)) is not None]}
+    series = {
+        "answerable": [t for r in rows if r["relevant_ids"] and (t := top(r)) is not None],
+        "unanswerable": [t for r in rows if not r["relevant_ids"] and (t := top(r)) is not None],
+    }
     if any(series.values()):
         charts["scores"] = _hist(series, "Top passage confidence", "score", line=summary.get("score_floor"))
     latency = [float(r["latency_ms"]) for r in rows if r.get("latency_ms") is not None]
@@ -134,12 +152,20 @@ def retrieval_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) ->
 
 def worst_first(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Errors first, then failing cases by score, then the rest by score."""
-    return sorted(rows, key=lambda r: (r.get("error") is None, bool(r.get("passed")), r.get("score") or 0.0,
-                                       str(r.get("id"))))
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.get("error") is None,
+            bool(r.get("passed")),
+            r.get("score") or 0.0,
+            str(r.get("id")),
+        ),
+    )
 
 
-def render_report(config: dict[str, Any], rows: Sequence[dict[str, Any]], summary: dict[str, Any],
-                  *, charts: bool = True) -> str:
+def render_report(
+    config: dict[str, Any], rows: Sequence[dict[str, Any]], summary: dict[str, Any], *, charts: bool = True
+) -> str:
     """The HTML page of a run."""
     import matplotlib
 
@@ -149,12 +175,18 @@ def render_report(config: dict[str, Any], rows: Sequence[dict[str, Any]], summar
     if charts and rows:
         images = support_charts(rows, summary) if kind == "support" else retrieval_charts(rows, summary)
     metrics = sorted((summary.get("metrics") or {}).items())
-    return _environment().get_template("report.html.j2").render(
-        config=config, summary=summary, rows=worst_first(rows), images=images, kind=kind, metrics=metrics)
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            config=config, summary=summary, rows=worst_first(rows), images=images, kind=kind, metrics=metrics
+        )
+    )
 
 
-def write_report(run_dir: Path, config: dict[str, Any], rows: Sequence[dict[str, Any]],
-                 summary: dict[str, Any]) -> Path:
+def write_report(
+    run_dir: Path, config: dict[str, Any], rows: Sequence[dict[str, Any]], summary: dict[str, Any]
+) -> Path:
     """Write ``report.html`` into the run folder."""
     path = Path(run_dir) / "report.html"
     path.write_text(render_report(config, rows, summary), encoding="utf-8")

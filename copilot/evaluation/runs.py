@@ -65,9 +65,12 @@ class Backends:
 # -- where and what ----------------------------------------------------------------------------
 def git_state(cwd: Path | None = None) -> dict[str, Any]:
     """The short commit and whether the work tree has changes; ``sha`` is None outside a repository."""
+
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+            done = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
@@ -128,13 +131,18 @@ def workspace_settings(settings: Settings, workspace: Path | None, **overrides: 
     return settings.model_copy(update={"data_dir": workspace or settings.data_dir / "eval", **overrides})
 
 
-def eval_pipeline(settings: Settings, backends: Backends, *, workspace: Path | None, needs_chat: bool,
-                  **overrides: Any) -> tuple[Pipeline, Pipeline]:
+def eval_pipeline(
+    settings: Settings, backends: Backends, *, workspace: Path | None, needs_chat: bool, **overrides: Any
+) -> tuple[Pipeline, Pipeline]:
     """(team pipeline, evaluation pipeline): the same models and triager, the workspace's index and logs."""
     team = build_pipeline(settings, chat=backends.chat, embedder=backends.embedder, triager=backends.triager)
     work = workspace_settings(settings, workspace, **overrides)
-    pipeline = build_pipeline(work, chat=team.chat if needs_chat else None, embedder=team.embedder,
-                              triager=team.triager if needs_chat else None)
+    pipeline = build_pipeline(
+        work,
+        chat=team.chat if needs_chat else None,
+        embedder=team.embedder,
+        triager=team.triager if needs_chat else None,
+    )
     return team, pipeline
 
 
@@ -166,11 +174,20 @@ def load_cases_for(spec: DatasetSpec, limit: int | None) -> list[Any]:
     return cases[:limit] if limit else cases
 
 
-def run_dataset(settings: Settings, dataset: Path | str, *, out_root: Path | None = DEFAULT_RUNS_DIR,
-                limit: int | None = None, judge: bool = False, backends: Backends | None = None,
-                workspace: Path | None = None, case_ids: list[str] | None = None,
-                progress: Progress | None = None, options: dict[str, Any] | None = None) -> RunResult:
-    """Evaluate a support or retrieval dataset; with ``out_root`` write the run record, else only return it."""
+def run_dataset(
+    settings: Settings,
+    dataset: Path | str,
+    *,
+    out_root: Path | None = DEFAULT_RUNS_DIR,
+    limit: int | None = None,
+    judge: bool = False,
+    backends: Backends | None = None,
+    workspace: Path | None = None,
+    case_ids: list[str] | None = None,
+    progress: Progress | None = None,
+    options: dict[str, Any] | None = None,
+) -> RunResult:
+    """Evaluate a support or retrieval dataset; with ``out_root`` also write the run record."""
     backends = backends or Backends()
     spec = detect_dataset(dataset)
     loaded = load_cases_for(spec, None if case_ids else limit)
@@ -184,9 +201,17 @@ def run_dataset(settings: Settings, dataset: Path | str, *, out_root: Path | Non
     git = git_state()
     run_dir = new_run_dir(Path(out_root), git["sha"], started) if out_root is not None else None
     config: dict[str, Any] = {
-        "dataset": {"path": str(spec.cases), "kind": spec.kind, "name": spec.name, "sha256": file_sha256(spec.cases),
-                    "kb": str(spec.kb) if spec.kb else None, "n_cases": len(loaded)},
-        "git": git, "started": started.isoformat(), "python": platform.python_version(),
+        "dataset": {
+            "path": str(spec.cases),
+            "kind": spec.kind,
+            "name": spec.name,
+            "sha256": file_sha256(spec.cases),
+            "kb": str(spec.kb) if spec.kb else None,
+            "n_cases": len(loaded),
+        },
+        "git": git,
+        "started": started.isoformat(),
+        "python": platform.python_version(),
         "machine": {"system": platform.system(), "machine": platform.machine()},
         "options": {"limit": limit, "judge": judge, "case_ids": case_ids, **(options or {})},
         "settings": public_settings(settings),
@@ -203,10 +228,13 @@ def run_dataset(settings: Settings, dataset: Path | str, *, out_root: Path | Non
 
     clock = time.perf_counter()
     if spec.kind == "support":
-        rows, summary = _run_support(settings, spec, loaded, config, backends, workspace, judge, keep, progress,
-                                     run_dir)
+        rows, summary = _run_support(
+            settings, spec, loaded, config, backends, workspace, judge, keep, progress, run_dir
+        )
     else:
-        rows, summary = _run_retrieval(settings, spec, loaded, config, backends, workspace, keep, progress, run_dir)
+        rows, summary = _run_retrieval(
+            settings, spec, loaded, config, backends, workspace, keep, progress, run_dir
+        )
     config["finished"] = dt.datetime.now(dt.UTC).isoformat()
     config["seconds"] = round(time.perf_counter() - clock, 1)
     summary["seconds"] = config["seconds"]
@@ -219,16 +247,28 @@ def run_dataset(settings: Settings, dataset: Path | str, *, out_root: Path | Non
     return RunResult(run_dir, config, rows, summary)
 
 
-def _run_support(settings: Settings, spec: DatasetSpec, loaded: list[Any], config: dict[str, Any],
-                 backends: Backends, workspace: Path | None, judge: bool, keep: Callable[[dict[str, Any]], None],
-                 progress: Progress | None, run_dir: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _run_support(
+    settings: Settings,
+    spec: DatasetSpec,
+    loaded: list[Any],
+    config: dict[str, Any],
+    backends: Backends,
+    workspace: Path | None,
+    judge: bool,
+    keep: Callable[[dict[str, Any]], None],
+    progress: Progress | None,
+    run_dir: Path | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     entries = load_knowledge(settings.kb_dir)
     check_known_ids(spec.cases, loaded, entries)
     team, pipeline = eval_pipeline(settings, backends, workspace=workspace, needs_chat=True)
-    config.update(chat=model_label_of(pipeline), embedder=pipeline.embedder_name,
-                  kb={"path": str(settings.kb_dir), "entries": len(entries)},
-                  workspace=str(pipeline.settings.data_dir),
-                  triager=str(getattr(team.triager, "source", type(team.triager).__name__)))
+    config.update(
+        chat=model_label_of(pipeline),
+        embedder=pipeline.embedder_name,
+        kb={"path": str(settings.kb_dir), "entries": len(entries)},
+        workspace=str(pipeline.settings.data_dir),
+        triager=str(getattr(team.triager, "source", type(team.triager).__name__)),
+    )
     if run_dir:
         write_json(run_dir / "config.json", {**config, "status": "running"})
     ingest = pipeline.ingest()
@@ -242,8 +282,9 @@ def _run_support(settings: Settings, spec: DatasetSpec, loaded: list[Any], confi
         from copilot.models.factory import model_label
 
         config["judge"] = {"chat": model_label(judge_chat), "templates": judge_obj.template_hashes()}
-    rows = evaluate_support(pipeline, [item.case for item in loaded], entries, judge=judge_obj,
-                            progress=progress, on_row=keep)
+    rows = evaluate_support(
+        pipeline, [item.case for item in loaded], entries, judge=judge_obj, progress=progress, on_row=keep
+    )
     summary = summarise_support(rows, k=settings.top_k)
     summary.update(dataset=spec.name, chat=config["chat"], embedder=config["embedder"])
     return rows, summary
@@ -253,9 +294,17 @@ def _kb_tag(kb: Path) -> str:
     return hashlib.sha1(str(kb.resolve()).encode()).hexdigest()[:10]
 
 
-def _run_retrieval(settings: Settings, spec: DatasetSpec, cases: list[RetrievalCase], config: dict[str, Any],
-                   backends: Backends, workspace: Path | None, keep: Callable[[dict[str, Any]], None],
-                   progress: Progress | None, run_dir: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _run_retrieval(
+    settings: Settings,
+    spec: DatasetSpec,
+    cases: list[RetrievalCase],
+    config: dict[str, Any],
+    backends: Backends,
+    workspace: Path | None,
+    keep: Callable[[dict[str, Any]], None],
+    progress: Progress | None,
+    run_dir: Path | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     kb = spec.kb or settings.kb_dir
     entries = {e.id: e for e in load_knowledge(kb)}
     unknown = sorted({i for c in cases for i in c.relevant_ids if i not in entries})
@@ -263,10 +312,19 @@ def _run_retrieval(settings: Settings, spec: DatasetSpec, cases: list[RetrievalC
         raise UserError(f"{spec.cases}: relevant_ids not in {kb}: {', '.join(unknown[:5])}")
     # The team's knowledge base shares the support runs' index in the workspace; another one gets its own.
     same = Path(kb).resolve() == Path(settings.kb_dir).resolve()
-    _, pipeline = eval_pipeline(settings, backends, workspace=workspace, needs_chat=False,
-                                collection=settings.collection if same else f"eval-{_kb_tag(Path(kb))}")
-    config.update(chat=None, embedder=pipeline.embedder_name, kb={"path": str(kb), "entries": len(entries)},
-                  workspace=str(pipeline.settings.data_dir))
+    _, pipeline = eval_pipeline(
+        settings,
+        backends,
+        workspace=workspace,
+        needs_chat=False,
+        collection=settings.collection if same else f"eval-{_kb_tag(Path(kb))}",
+    )
+    config.update(
+        chat=None,
+        embedder=pipeline.embedder_name,
+        kb={"path": str(kb), "entries": len(entries)},
+        workspace=str(pipeline.settings.data_dir),
+    )
     if run_dir:
         write_json(run_dir / "config.json", {**config, "status": "running"})
     config["ingest"] = pipeline.ingest(Path(kb)).to_dict()
@@ -287,8 +345,9 @@ def _run_retrieval(settings: Settings, spec: DatasetSpec, cases: list[RetrievalC
     return rows, summary
 
 
-def retrieval_row(pipeline: Pipeline, case: RetrievalCase, entries: dict[str, Any],
-                  k: int) -> tuple[dict[str, Any], CaseResult]:
+def retrieval_row(
+    pipeline: Pipeline, case: RetrievalCase, entries: dict[str, Any], k: int
+) -> tuple[dict[str, Any], CaseResult]:
     """Search one retrieval case and score it; an exception is recorded and counts as a wrong answer."""
     from copilot.retrieve import ndcg
 
@@ -297,29 +356,73 @@ def retrieval_row(pipeline: Pipeline, case: RetrievalCase, entries: dict[str, An
     try:
         got = pipeline.retriever.search(case.query, k=k)
     except Exception as exc:  # noqa: BLE001 - recorded as this case's result; the run goes on
-        row.update(error=f"{type(exc).__name__}: {exc}", passed=False, score=0.0, failed=["error"],
-                   retrieved=[], grounded=None, rank=None, latency_ms=None, scores={})
+        row.update(
+            error=f"{type(exc).__name__}: {exc}",
+            passed=False,
+            score=0.0,
+            failed=["error"],
+            retrieved=[],
+            grounded=None,
+            rank=None,
+            latency_ms=None,
+            scores={},
+        )
         # An error is a miss on an answerable case and a wrong answer on an unanswerable one.
-        return row, CaseResult(id=str(case.id), query=case.query, relevant_ids=relevant, retrieved_ids=[],
-                               scores=[], grounded=not relevant, rank=None, latency_ms=0.0)
+        return row, CaseResult(
+            id=str(case.id),
+            query=case.query,
+            relevant_ids=relevant,
+            retrieved_ids=[],
+            scores=[],
+            grounded=not relevant,
+            rank=None,
+            latency_ms=0.0,
+        )
     ids = got.ids
     rank = next((i + 1 for i, rid in enumerate(ids) if rid in set(relevant)), None)
-    result = CaseResult(id=str(case.id), query=case.query, relevant_ids=relevant, retrieved_ids=ids,
-                        scores=[p.score for p in got.passages], grounded=got.grounded, rank=rank,
-                        latency_ms=got.latency_ms)
+    result = CaseResult(
+        id=str(case.id),
+        query=case.query,
+        relevant_ids=relevant,
+        retrieved_ids=ids,
+        scores=[p.score for p in got.passages],
+        grounded=got.grounded,
+        rank=rank,
+        latency_ms=got.latency_ms,
+    )
     if relevant:
-        scores = {"hit": 1.0 if rank else 0.0, "rr": 1.0 / rank if rank else 0.0,
-                  "recall": len(set(ids[:k]) & set(relevant)) / len(set(relevant)),
-                  "ndcg": round(ndcg(ids, set(relevant), k), 4), "answered": 1.0 if got.grounded else 0.0}
-        passed, failed = bool(rank) and got.grounded, [] if rank and got.grounded else (
-            ["hit"] if not rank else ["abstained"])
+        scores = {
+            "hit": 1.0 if rank else 0.0,
+            "rr": 1.0 / rank if rank else 0.0,
+            "recall": len(set(ids[:k]) & set(relevant)) / len(set(relevant)),
+            "ndcg": round(ndcg(ids, set(relevant), k), 4),
+            "answered": 1.0 if got.grounded else 0.0,
+        }
+        passed, failed = (
+            bool(rank) and got.grounded,
+            [] if rank and got.grounded else (["hit"] if not rank else ["abstained"]),
+        )
     else:
         scores = {"abstained": 0.0 if got.grounded else 1.0}
         passed, failed = not got.grounded, [] if not got.grounded else ["answered an unanswerable query"]
-    row.update(retrieved=[{"id": p.id, "title": p.title, "score": p.score, "text": p.text[:400],
-                           "relevant": p.id in relevant} for p in got.passages],
-               grounded=got.grounded, rank=rank, latency_ms=round(got.latency_ms, 2),
-               scores={name: {"value": round(v, 4), "passed": None, "detail": ""} for name, v in scores.items()},
-               passed=passed, failed=failed, score=round(sum(scores.values()) / len(scores), 4),
-               expected_titles={i: entries[i].title for i in relevant if i in entries})
+    row.update(
+        retrieved=[
+            {
+                "id": p.id,
+                "title": p.title,
+                "score": p.score,
+                "text": p.text[:400],
+                "relevant": p.id in relevant,
+            }
+            for p in got.passages
+        ],
+        grounded=got.grounded,
+        rank=rank,
+        latency_ms=round(got.latency_ms, 2),
+        scores={name: {"value": round(v, 4), "passed": None, "detail": ""} for name, v in scores.items()},
+        passed=passed,
+        failed=failed,
+        score=round(sum(scores.values()) / len(scores), 4),
+        expected_titles={i: entries[i].title for i in relevant if i in entries},
+    )
     return row, result

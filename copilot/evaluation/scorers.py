@@ -40,7 +40,15 @@ from copilot.retrieve import ndcg
 from copilot.types import Draft
 
 MARKERS_FILE = Path(__file__).with_name("markers.yaml")
-MARKER_CATEGORIES = ("acknowledgement", "apology", "ownership", "next_step", "offer_help", "forbidden", "filler")
+MARKER_CATEGORIES = (
+    "acknowledgement",
+    "apology",
+    "ownership",
+    "next_step",
+    "offer_help",
+    "forbidden",
+    "filler",
+)
 ANSWER_KINDS = ("complaint", "question")
 NEVER_ECHO = ("card", "iban", "national_id")
 
@@ -78,13 +86,17 @@ class Markers:
 
     def find(self, text: str, category: str) -> list[str]:
         """The phrases of ``category`` that occur in ``text``."""
-        return [phrase for phrase, pattern in zip(self.phrases[category], self.patterns[category], strict=True)
-                if pattern.search(text)]
+        return [
+            phrase
+            for phrase, pattern in zip(self.phrases[category], self.patterns[category], strict=True)
+            if pattern.search(text)
+        ]
 
     def words(self) -> frozenset[str]:
         """Every lower-cased word of every phrase (groundedness ignores them)."""
-        return frozenset(w for phrases in self.phrases.values() for p in phrases
-                         for w in re.findall(r"[^\W_]+", p.lower()))
+        return frozenset(
+            w for phrases in self.phrases.values() for p in phrases for w in re.findall(r"[^\W_]+", p.lower())
+        )
 
 
 def _compile(phrase: str) -> re.Pattern[str]:
@@ -184,7 +196,9 @@ def abstention(expected_ids: list[str], expected_kind: str, draft: Draft) -> Sco
         return na("abstention")
     abstained = draft.knowledge_gap or not draft.cited_ids
     if not expected_ids:
-        return verdict("abstention", abstained, "" if abstained else f"answered citing {', '.join(draft.cited_ids)}")
+        return verdict(
+            "abstention", abstained, "" if abstained else f"answered citing {', '.join(draft.cited_ids)}"
+        )
     return verdict("abstention", not abstained, "abstained on an answerable case" if abstained else "")
 
 
@@ -200,14 +214,19 @@ def no_reply(reference: str | None, status: str) -> Score:
     """Where the case's reference is ``null`` (spam, baiting), no reply should be drafted."""
     if reference is not None:
         return na("no_reply")
-    return verdict("no_reply", status == "skipped", "" if status == "skipped" else f"drafted a reply ({status})")
+    return verdict(
+        "no_reply", status == "skipped", "" if status == "skipped" else f"drafted a reply ({status})"
+    )
 
 
 # -- policy -------------------------------------------------------------------------------------
 def length_ok(text: str, profile: ChannelProfile) -> Score:
     """The reply fits the channel's character limit."""
-    return verdict("length", len(text) <= profile.max_chars,
-                   f"{len(text)} characters; the channel allows {profile.max_chars}")
+    return verdict(
+        "length",
+        len(text) <= profile.max_chars,
+        f"{len(text)} characters; the channel allows {profile.max_chars}",
+    )
 
 
 def _pii_values(message: str, public: bool) -> list[tuple[str, str]]:
@@ -273,7 +292,9 @@ def same_language(text: str, message: str) -> Score:
     from copilot.triage.language import detect_language
 
     wrote, replied = detect_language(message), detect_language(text)
-    return verdict("same_language", wrote == replied, "" if wrote == replied else f"message {wrote}, reply {replied}")
+    return verdict(
+        "same_language", wrote == replied, "" if wrote == replied else f"message {wrote}, reply {replied}"
+    )
 
 
 def policy(scores: list[Score]) -> Score:

@@ -39,17 +39,26 @@ def score_table(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[st
     """For each score: how many cases it applied to, its mean value and its pass rate."""
     table: dict[str, dict[str, Any]] = {}
     for name in names:
-        values = [r["scores"][name]["value"] for r in rows if name in r["scores"]
-                  and r["scores"][name]["value"] is not None]
-        verdicts = [r["scores"][name]["passed"] for r in rows if name in r["scores"]
-                    and r["scores"][name]["passed"] is not None]
+        values = [
+            r["scores"][name]["value"]
+            for r in rows
+            if name in r["scores"] and r["scores"][name]["value"] is not None
+        ]
+        verdicts = [
+            r["scores"][name]["passed"]
+            for r in rows
+            if name in r["scores"] and r["scores"][name]["passed"] is not None
+        ]
         # A case that raised fails every check it would have had; count it against each headline score.
         errors = sum(1 for r in rows if r.get("error"))
         if name in HEADLINE and errors:
             values = values + [0.0] * errors
             verdicts = verdicts + [False] * errors
-        table[name] = {"n": len(values), "mean": _mean(values),
-                       "pass_rate": _mean([1.0 if v else 0.0 for v in verdicts]) if verdicts else None}
+        table[name] = {
+            "n": len(values),
+            "mean": _mean(values),
+            "pass_rate": _mean([1.0 if v else 0.0 for v in verdicts]) if verdicts else None,
+        }
     return table
 
 
@@ -62,8 +71,12 @@ def triage_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         predicted = [str(r["triage"][field]) for r in drafted]
         if gold:
             scores = classification_scores(gold, predicted)
-            out[field] = {"n": scores["n"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-                          "per_class": scores["per_class"]}
+            out[field] = {
+                "n": scores["n"],
+                "accuracy": scores["accuracy"],
+                "macro_f1": scores["macro_f1"],
+                "per_class": scores["per_class"],
+            }
     return out
 
 
@@ -88,14 +101,21 @@ def summarise_support(rows: Sequence[dict[str, Any]], *, k: int) -> dict[str, An
     calm = [r for r in escal if not r["expected"]["crisis"]]
     judged = [r["judge"] for r in rows if r.get("judge") and not r["judge"].get("error")]
     summary: dict[str, Any] = {
-        "kind": "support", "n": n, "n_errors": len(errors), "errors": errors,
+        "kind": "support",
+        "n": n,
+        "n_errors": len(errors),
+        "errors": errors,
         "n_passed": sum(1 for r in rows if r.get("passed")),
         "pass_rate": round(sum(1 for r in rows if r.get("passed")) / n, 4) if n else None,
         "mean_score": _mean([float(r.get("score") or 0.0) for r in rows]),
         "scores": scores,
-        "retrieval": {f"hit@{k}": retrieval["hit"]["mean"], f"recall@{k}": retrieval["recall"]["mean"],
-                      "mrr": retrieval["rr"]["mean"], f"ndcg@{k}": retrieval["ndcg"]["mean"],
-                      "n": retrieval["hit"]["n"]},
+        "retrieval": {
+            f"hit@{k}": retrieval["hit"]["mean"],
+            f"recall@{k}": retrieval["recall"]["mean"],
+            "mrr": retrieval["rr"]["mean"],
+            f"ndcg@{k}": retrieval["ndcg"]["mean"],
+            "n": retrieval["hit"]["n"],
+        },
         "triage": triage,
         "crisis_recall": _mean([1.0 if r["draft"]["status"] == "escalated" else 0.0 for r in crises]),
         "false_escalation_rate": _mean([1.0 if r["draft"]["status"] == "escalated" else 0.0 for r in calm]),
@@ -105,11 +125,14 @@ def summarise_support(rows: Sequence[dict[str, Any]], *, k: int) -> dict[str, An
         "latency_ms_p95": percentile((r.get("latency_ms") for r in rows), 95),
         "first_token_ms_p50": percentile((r.get("first_token_ms") for r in rows), 50),
         "first_token_ms_p95": percentile((r.get("first_token_ms") for r in rows), 95),
-        "by_tag": _slices(rows, "tags"), "by_channel": _slices(rows, "channel"),
+        "by_tag": _slices(rows, "tags"),
+        "by_channel": _slices(rows, "channel"),
         "by_kind": _slices([{**r, "kind": r["expected"]["kind"]} for r in rows], "kind"),
     }
     if judged:
-        summary["judge"] = {a: _mean([float(j[a]) for j in judged if j.get(a) is not None]) for a in JUDGE_ASPECTS}
+        summary["judge"] = {
+            a: _mean([float(j[a]) for j in judged if j.get(a) is not None]) for a in JUDGE_ASPECTS
+        }
         summary["judge"]["n"] = len(judged)
         summary["judge"]["n_errors"] = sum(1 for r in rows if r.get("judge") and r["judge"].get("error"))
     summary["metrics"] = support_metrics(summary, k=k)
@@ -126,8 +149,11 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 def support_metrics(summary: dict[str, Any], *, k: int) -> dict[str, float]:
     """The flat metrics of a support summary."""
-    metrics: dict[str, Any] = {"pass_rate": summary["pass_rate"], "mean_score": summary["mean_score"],
-                               "n_errors": summary["n_errors"]}
+    metrics: dict[str, Any] = {
+        "pass_rate": summary["pass_rate"],
+        "mean_score": summary["mean_score"],
+        "n_errors": summary["n_errors"],
+    }
     for name, row in summary["scores"].items():
         metrics[f"{name}.mean"] = row["mean"]
         metrics[f"{name}.pass_rate"] = row["pass_rate"]
@@ -149,8 +175,12 @@ def support_metrics(summary: dict[str, Any], *, k: int) -> dict[str, float]:
 
 def support_metric_counts(summary: dict[str, Any], *, n_crisis: int, n_calm: int) -> dict[str, int]:
     """How many cases each metric of a support summary is computed over (the gate's margins use it)."""
-    counts: dict[str, int] = {"pass_rate": summary["n"], "mean_score": summary["n"],
-                              "crisis_recall": n_crisis, "false_escalation_rate_bad": n_calm}
+    counts: dict[str, int] = {
+        "pass_rate": summary["n"],
+        "mean_score": summary["n"],
+        "crisis_recall": n_crisis,
+        "false_escalation_rate_bad": n_calm,
+    }
     for name, row in summary["scores"].items():
         counts[f"{name}.mean"] = counts[f"{name}.pass_rate"] = row["n"]
     for key in summary["retrieval"]:
@@ -166,13 +196,21 @@ def summarise_retrieval_rows(rows: Sequence[dict[str, Any]], base: dict[str, Any
     summary = {"kind": "retrieval", **base, "n_errors": sum(1 for r in rows if r.get("error"))}
     summary["n_passed"] = sum(1 for r in rows if r.get("passed"))
     summary["pass_rate"] = round(summary["n_passed"] / len(rows), 4) if rows else None
-    metrics = {key: value for key, value in base.items()
-               if isinstance(value, int | float) and key not in ("n", "n_answerable", "n_unanswerable", "k")}
+    metrics = {
+        key: value
+        for key, value in base.items()
+        if isinstance(value, int | float) and key not in ("n", "n_answerable", "n_unanswerable", "k")
+    }
     metrics["pass_rate"] = summary["pass_rate"]
     metrics["n_errors"] = summary["n_errors"]
     summary["metrics"] = {key: value for key, value in metrics.items() if value is not None}
     answerable = ("hit@", "recall@", "mrr", "ndcg@", "answered_rate")
-    summary["metric_n"] = {key: base.get("n_answerable", 0) if key.startswith(answerable) else
-                           base.get("n_unanswerable", 0) if key == "abstain_rate_unanswerable" else len(rows)
-                           for key in summary["metrics"]}
+    summary["metric_n"] = {
+        key: base.get("n_answerable", 0)
+        if key.startswith(answerable)
+        else base.get("n_unanswerable", 0)
+        if key == "abstain_rate_unanswerable"
+        else len(rows)
+        for key in summary["metrics"]
+    }
     return summary

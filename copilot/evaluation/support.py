@@ -43,9 +43,27 @@ if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
 # The checks a case must pass; triage labels and retrieval ranks are reported, not gated per case.
-HEADLINE = ("must_include", "must_not_include", "citation_valid", "citation_correct", "abstention", "escalation",
-            "no_reply", "policy", "empathy", "groundedness")
-POLICY = ("length", "no_pii_echo", "next_step", "offer_help", "no_forbidden", "private_invite", "same_language")
+HEADLINE = (
+    "must_include",
+    "must_not_include",
+    "citation_valid",
+    "citation_correct",
+    "abstention",
+    "escalation",
+    "no_reply",
+    "policy",
+    "empathy",
+    "groundedness",
+)
+POLICY = (
+    "length",
+    "no_pii_echo",
+    "next_step",
+    "offer_help",
+    "no_forbidden",
+    "private_invite",
+    "same_language",
+)
 SOURCE_CHARS = 700
 Progress = Callable[[int, int], None]
 
@@ -62,21 +80,29 @@ def triage_scores(case: SupportCase, draft: Draft) -> list[Score]:
         verdict("triage_kind", t.kind == e.kind, f"{t.kind} (expected {e.kind})"),
         verdict("triage_sentiment", t.sentiment == e.sentiment, f"{t.sentiment} (expected {e.sentiment})"),
         verdict("triage_crisis", t.crisis == e.crisis, f"{t.crisis} (expected {e.crisis})"),
-        verdict("triage_private_info", t.private_info == e.private_info,
-                f"{t.private_info} (expected {e.private_info})"),
+        verdict(
+            "triage_private_info",
+            t.private_info == e.private_info,
+            f"{t.private_info} (expected {e.private_info})",
+        ),
     ]
 
 
 class SupportScorer:
     """Scores drafts against support cases with one set of markers, channel profiles and embedder."""
 
-    def __init__(self, pipeline: Pipeline, entries: Sequence[Entry], *, markers: Markers | None = None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, entries: Sequence[Entry], *, markers: Markers | None = None
+    ) -> None:
         settings = pipeline.settings
         self.settings = settings
         self.markers = markers or load_markers()
         self.entries = {entry.id: entry for entry in entries}
-        self.grounder = Grounder(pipeline.embedder, markers=self.markers,
-                                 extra_filler=(settings.brand_name, settings.agent_signature))
+        self.grounder = Grounder(
+            pipeline.embedder,
+            markers=self.markers,
+            extra_filler=(settings.brand_name, settings.agent_signature),
+        )
         self.k = settings.top_k
 
     def sources(self, ids: Sequence[str]) -> dict[str, str]:
@@ -88,25 +114,36 @@ class SupportScorer:
         profile = self.settings.channel(case.channel)
         text, kind = draft.text, case.expected.kind
         escalated = draft.status == "escalated"
-        scores = [must_include(text, case.must_include), must_not_include(text, case.must_not_include),
-                  citation_valid(draft.cited_ids, draft.retrieved_ids, escalated=escalated),
-                  citation_correct(draft.cited_ids, case.expected_ids, kind),
-                  abstention(case.expected_ids, kind, draft), escalation(case.expected.crisis, draft.status),
-                  no_reply(case.reference, draft.status)]
-        scores += retrieval_scores(list(draft.retrieved_ids), case.expected_ids, self.k) if not escalated else []
+        scores = [
+            must_include(text, case.must_include),
+            must_not_include(text, case.must_not_include),
+            citation_valid(draft.cited_ids, draft.retrieved_ids, escalated=escalated),
+            citation_correct(draft.cited_ids, case.expected_ids, kind),
+            abstention(case.expected_ids, kind, draft),
+            escalation(case.expected.crisis, draft.status),
+            no_reply(case.reference, draft.status),
+        ]
+        scores += (
+            retrieval_scores(list(draft.retrieved_ids), case.expected_ids, self.k) if not escalated else []
+        )
         detail: list[dict[str, Any]] = []
         if draft.status == "skipped" or not text.strip():
             scores.append(Score("groundedness", None, None, "no reply text"))
         else:
-            checks = [length_ok(text, profile), no_pii_echo(text, case.message, profile),
-                      next_step(text, kind, self.markers), offer_help(text, kind, self.markers),
-                      no_forbidden(text, self.markers),
-                      private_invite(text, case.expected.private_info, profile),
-                      same_language(text, case.message)]
+            checks = [
+                length_ok(text, profile),
+                no_pii_echo(text, case.message, profile),
+                next_step(text, kind, self.markers),
+                offer_help(text, kind, self.markers),
+                no_forbidden(text, self.markers),
+                private_invite(text, case.expected.private_info, profile),
+                same_language(text, case.message),
+            ]
             scores += [*checks, policy(checks)]
             if not escalated:  # a crisis gets the policy's holding message, not our tone
                 scores.append(empathy(text, kind, case.expected.sentiment, self.markers))
-            said = f"{case.author or ''} {case.message}"  # the customer's own words and name are no claims of ours
+            # The customer's own words and name are no claims of ours.
+            said = f"{case.author or ''} {case.message}"
             grounded, sentences = self.grounder.score(text, self.sources(draft.cited_ids), said)
             if not draft.cited_ids and kind not in ("complaint", "question"):
                 grounded = Score("groundedness", None, None, "no citation needed")
@@ -117,7 +154,9 @@ class SupportScorer:
 
 
 def _case_verdict(scores: dict[str, dict[str, Any]]) -> tuple[bool, float, list[str]]:
-    applicable = [(name, scores[name]) for name in HEADLINE if name in scores and scores[name]["passed"] is not None]
+    applicable = [
+        (name, scores[name]) for name in HEADLINE if name in scores and scores[name]["passed"] is not None
+    ]
     failed = [name for name, s in applicable if not s["passed"]]
     values = [s["value"] for _, s in applicable if s["value"] is not None]
     return not failed, round(sum(values) / len(values), 4) if values else 1.0, failed
@@ -125,44 +164,87 @@ def _case_verdict(scores: dict[str, dict[str, Any]]) -> tuple[bool, float, list[
 
 def case_header(case: SupportCase) -> dict[str, Any]:
     """The parts of a case every result row repeats."""
-    return {"id": case.id, "message": case.message, "channel": case.channel, "author": case.author,
-            "tags": case.tags, "expected": case.expected.model_dump(), "expected_ids": case.expected_ids,
-            "reference": case.reference, "must_include": case.must_include,
-            "must_not_include": case.must_not_include}
+    return {
+        "id": case.id,
+        "message": case.message,
+        "channel": case.channel,
+        "author": case.author,
+        "tags": case.tags,
+        "expected": case.expected.model_dump(),
+        "expected_ids": case.expected_ids,
+        "reference": case.reference,
+        "must_include": case.must_include,
+        "must_not_include": case.must_not_include,
+    }
 
 
-def evaluate_case(pipeline: Pipeline, scorer: SupportScorer, case: SupportCase, *,
-                  judge: Judge | None = None) -> dict[str, Any]:
+def evaluate_case(
+    pipeline: Pipeline, scorer: SupportScorer, case: SupportCase, *, judge: Judge | None = None
+) -> dict[str, Any]:
     """Draft one case through the pipeline and score it; an exception becomes the row's ``error``."""
-    row: dict[str, Any] = {**case_header(case), "error": None, "draft": None, "triage": None, "scores": {},
-                           "grounding": [], "judge": None, "sources": []}
+    row: dict[str, Any] = {
+        **case_header(case),
+        "error": None,
+        "draft": None,
+        "triage": None,
+        "scores": {},
+        "grounding": [],
+        "judge": None,
+        "sources": [],
+    }
     started = time.perf_counter()
     try:
         draft = pipeline.drafter.draft(inbound_of(case))
     except Exception as exc:  # noqa: BLE001 - a failing case is a recorded result, never a dropped row
-        row.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=4), passed=False,
-                   score=0.0, failed=["error"], first_token_ms=None,
-                   latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        row.update(
+            error=f"{type(exc).__name__}: {exc}",
+            trace=traceback.format_exc(limit=4),
+            passed=False,
+            score=0.0,
+            failed=["error"],
+            first_token_ms=None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return row
     scores, detail = scorer.score(case, draft)
-    row["scores"] = {s.name: {"value": None if s.value is None else round(s.value, 4), "passed": s.passed,
-                              "detail": s.detail} for s in scores}
+    row["scores"] = {
+        s.name: {
+            "value": None if s.value is None else round(s.value, 4),
+            "passed": s.passed,
+            "detail": s.detail,
+        }
+        for s in scores
+    }
     row["grounding"] = detail
     row["draft"] = {key: value for key, value in draft.to_dict().items() if key not in ("inbound", "triage")}
     row["triage"] = draft.triage.to_dict()
-    row["sources"] = [{"id": i, "title": scorer.entries[i].title, "text": scorer.entries[i].text[:SOURCE_CHARS]}
-                      for i in draft.cited_ids if i in scorer.entries]
+    row["sources"] = [
+        {"id": i, "title": scorer.entries[i].title, "text": scorer.entries[i].text[:SOURCE_CHARS]}
+        for i in draft.cited_ids
+        if i in scorer.entries
+    ]
     if judge is not None and draft.text.strip():
         row["judge"] = judge.judge(case, draft, scorer.sources(draft.cited_ids))
     passed, value, failed = _case_verdict(row["scores"])
-    row.update(passed=passed, score=value, failed=failed, latency_ms=draft.latency_ms,
-               first_token_ms=draft.first_token_ms)
+    row.update(
+        passed=passed,
+        score=value,
+        failed=failed,
+        latency_ms=draft.latency_ms,
+        first_token_ms=draft.first_token_ms,
+    )
     return row
 
 
-def evaluate_support(pipeline: Pipeline, cases: Sequence[SupportCase], entries: Sequence[Entry], *,
-                     judge: Judge | None = None, progress: Progress | None = None,
-                     on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def evaluate_support(
+    pipeline: Pipeline,
+    cases: Sequence[SupportCase],
+    entries: Sequence[Entry],
+    *,
+    judge: Judge | None = None,
+    progress: Progress | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """One result row per case, in case order."""
     scorer = SupportScorer(pipeline, entries)
     rows = []
