@@ -32,6 +32,8 @@ def _load_sentence_transformer(path: str, threads: int) -> Any:
     # Never reach for a hub: the weights ship in a package.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         import torch
         from sentence_transformers import SentenceTransformer
