@@ -23,6 +23,7 @@ from copilot.types import Inbound, Triage
 CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
 HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
 EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm, or a near twin of a known crisis, needs only this.
+SPAM_FLOOR = 0.5  # spam only on a clear majority: a customer misread as spam is left unanswered
 PRIVATE_THRESHOLD = 0.5
 PRIVATE_CUE_THRESHOLD = 0.25  # with an account-specific cue ("charged twice", "my order") a lower bar
 
@@ -140,8 +141,10 @@ class Triager:
             kind, confidence = "crisis", p_crisis
         else:
             kinds.pop("crisis", None)
-            kind = max(kinds, key=lambda k: kinds[k])
             total = sum(kinds.values()) or 1.0
+            kind = max(kinds, key=lambda k: kinds[k])
+            if kind == "spam" and kinds["spam"] / total < SPAM_FLOOR:
+                kind = max((k for k in kinds if k != "spam"), key=lambda k: kinds[k])
             confidence = kinds[kind] / total
 
         found = pii_kinds(text)
