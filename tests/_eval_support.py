@@ -1,4 +1,4 @@
-"""Helpers for the evaluation tests: a triager that reads labels from the cases, a chat model that fails
+"""Shared parts of the evaluation tests: a triager that reads labels from the cases, a chat model that fails
 on cue, and small case files."""
 
 from __future__ import annotations
