@@ -22,6 +22,7 @@ from copilot.types import Chunk
 
 Progress = Callable[[int, int], None]
 _BATCH = 256
+COUNT_TTL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Index:
             )
         except Exception as exc:
             raise ProviderError(f"Chroma failed to open collection {self.collection_name}: {exc}") from exc
+        self._count: tuple[int, float] | None = None
         self._lexical: BM25 | None = None
         self._lexical_stamp: str | None = None
 
@@ -135,6 +137,7 @@ class Index:
                 progress(done, len(todo))
         for offset in range(0, len(removed), 5000):
             self.collection.delete(ids=removed[offset : offset + 5000])
+        self._count = None
         if todo or removed or not self._lexical_path.exists():
             self._rebuild_lexical(sorted((c for c in chunks if not is_title(c.id)), key=lambda c: c.id))
         entries = len({c.entry_id for c in chunks})
@@ -179,7 +182,11 @@ class Index:
         return self._lexical
 
     def count(self) -> int:
-        return int(self.collection.count())
+        """Chunks in the collection; cached for a few seconds (it costs a round trip at 100k chunks)."""
+        now = time.monotonic()
+        if self._count is None or now - self._count[1] > COUNT_TTL_S:
+            self._count = (int(self.collection.count()), now)
+        return self._count[0]
 
 
     def dense(self, vector: np.ndarray, n: int, where: dict[str, Any] | None) -> dict[str, Any]:
