@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 TokenCallback = Callable[[str], None]
 PASSAGES_IN_PROMPT = 2
+REFRESH_S = 2.0  # how often the special entries are re-read from disk at most
 PASSAGE_CHARS = 480
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 REWRITES = {
@@ -63,10 +64,16 @@ class KnowledgeBook:
     def __init__(self, kb_dir: Path) -> None:
         self.kb_dir = Path(kb_dir)
         self._stamp: float | None = None
+        self._checked: float | None = None
         self._entries: dict[str, Entry] = {}
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:
+        # Checking every file's mtime on each draft is wasted work on a large knowledge base.
+        now = time.monotonic()
+        if self._checked is not None and now - self._checked < REFRESH_S:
+            return
+        self._checked = now
         if not self.kb_dir.exists():
             self._entries = {}
             return
@@ -120,7 +127,7 @@ def answer_part(passage: Passage) -> tuple[str, str]:
     return head, "\n".join(paragraphs)
 
 
-def focus(passage: Passage, query: str, limit: int = PASSAGE_CHARS) -> str:
+def focus(passage: Passage, limit: int = PASSAGE_CHARS) -> str:
     """The passage as the model sees it: its head and the start of its answer, cut at a line or sentence.
 
     Prompt tokens are the local model's main cost, and steps must stay whole and in order.
@@ -260,7 +267,7 @@ class Drafter:
                   on_token: TokenCallback | None) -> Draft:
         system = self.system_prompt()
         message = redact(inbound.text)
-        shown = [replace(p, text=focus(p, message)) for p in use]
+        shown = [replace(p, text=focus(p)) for p in use]
         user = self.prompts.render(
             "draft/user.j2", channel=inbound.channel, style=profile.style, max_chars=limit,
             author=inbound.author if profile.use_handle else None, kind=triage.kind, sentiment=triage.sentiment,

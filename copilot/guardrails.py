@@ -18,9 +18,9 @@ FORBIDDEN = ("ignore previous instructions", "ignore all previous", "system prom
 PRIVATE_CUES = ("dm", "direct message", "private message", "message us", "privately", "inbox", "email thread",
                 "this chat", "send us a message", "mensaje privado", "message privé", "direktnachricht")
 REFUSAL = re.compile(r"\b(?:I'?m sorry,? but I (?:can(?:no|')t|am unable)|I (?:can(?:no|')t|am unable to) "
-                     r"(?:assist|help) with (?:that|this)|as an AI)\b", re.I)
-_REPLY = re.compile(r"^\s*REPLY\s*:\s*", re.I | re.M)
-_SOURCES = re.compile(r"^\s*SOURCES?\s*:\s*(.*)$", re.I | re.M)
+                     r"(?:assist|help) with (?:that|this)|as an AI)\b", re.IGNORECASE)
+_REPLY = re.compile(r"^\s*REPLY\s*:\s*", re.IGNORECASE | re.MULTILINE)
+_SOURCES = re.compile(r"^\s*SOURCES?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
 _HANDLE = re.compile(r"^(?:@\w+\s*)+")
 
@@ -35,8 +35,8 @@ class Parsed:
     cut_off: bool = False
 
 
-_PARTIAL_REPLY = re.compile(r'"reply"\s*:\s*"((?:[^"\\]|\\.)*)', re.S)
-_PARTIAL_SOURCES = re.compile(r'"(?:cite|sources)"\s*:\s*\[([^\]]*)\]', re.S)
+_PARTIAL_REPLY = re.compile(r'"reply"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
+_PARTIAL_SOURCES = re.compile(r'"(?:cite|sources)"\s*:\s*\[([^\]]*)\]', re.DOTALL)
 
 
 def _parse_json(raw: str) -> Parsed | None:

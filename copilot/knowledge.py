@@ -334,6 +334,6 @@ def chunk_entries(entries: Iterable[Entry]) -> list[Chunk]:
 
 def section(entry: Entry, heading: str) -> str | None:
     """The text under a ``## heading`` of an entry's body, or None."""
-    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$(.*?)(?=^##\s|\Z)", re.M | re.S | re.I)
+    pattern = re.compile(rf"^##\s+{re.escape(heading)}\s*$(.*?)(?=^##\s|\Z)", re.MULTILINE | re.DOTALL | re.IGNORECASE)
     match = pattern.search(entry.body)
     return match.group(1).strip() if match else None

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes import FakeChat, HashEmbeddings
+from kb_helpers import write_kb
 
 from copilot.config import Settings
 from copilot.errors import ProviderError, UserError
 from copilot.pii import find_pii
 from copilot.pipeline import build_pipeline
 from copilot.types import Inbound, Triage
-from fakes import FakeChat, HashEmbeddings
-from kb_helpers import write_kb
 
 WIFI_OK = ("REPLY: So sorry your bulb won't connect! Make sure your phone is on the 2.4 GHz network, then hold "
            "the reset for 5 seconds and add it again. Reply here if it still won't pair.\nSOURCES: kb-wifi")
@@ -178,9 +178,9 @@ def test_overlong_and_invalid_output_is_retried_then_falls_back(tmp_path: Path, 
 
 
 def test_json_answers_and_cut_off_json(tmp_path: Path, kb: Path) -> None:
-    cut = ('{"reply": "So sorry! Make sure your phone is on the 2.4 GHz network. Then hold the reset for 5 seconds. '
-           'After that, open the app and', '"sources": ["kb-wifi"]}')
-    pipe, _ = make(tmp_path, kb, ['{"cite": ["kb-wifi"], "reply": "' + cut[0][11:]])
+    cut = ("So sorry! Make sure your phone is on the 2.4 GHz network. Then hold the reset for 5 seconds. "
+           "After that, open the app and")
+    pipe, _ = make(tmp_path, kb, ['{"cite": ["kb-wifi"], "reply": "' + cut])
     draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE, channel="chat"))
     assert draft.text.endswith("5 seconds.")
 

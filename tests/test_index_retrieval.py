@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import HashEmbeddings
+from kb_helpers import write_kb
 
 from copilot.cli import main
 from copilot.config import Settings
 from copilot.errors import KnowledgeError
 from copilot.pipeline import build_pipeline
 from copilot.retrieve import Filters
-from fakes import HashEmbeddings
-from kb_helpers import write_kb
 
 REPO = Path(__file__).resolve().parent.parent
 

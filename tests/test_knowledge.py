@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from kb_helpers import ENTRIES, write_kb
 
 from copilot.errors import KnowledgeError, UserError
 from copilot.knowledge import chunk_entry, load_knowledge, section, stable_id
-from kb_helpers import ENTRIES, write_kb
 
 REPO = Path(__file__).resolve().parent.parent
 
