@@ -93,12 +93,21 @@ class Triage:
     sentiment_score: float  # -1 (very negative) .. 1 (very positive)
     priority: int  # 1 (urgent) .. 4 (low)
     priority_score: float  # 0..100, higher is more urgent; sorts the inbox
-    crisis: bool = False
-    crisis_reason: str | None = None
+    crisis: bool = False  # true only for the "crisis" level: escalated to a trained person
+    crisis_reason: str | None = None  # the category: self-harm, overdose, abuse, threat, child at risk,
+    # danger: fire / gas / electric / medical, death of a member
     private_info: bool = False
     private_reason: str | None = None
     language: str = "en"
     confidence: float = 0.0
+    crisis_level: str | None = None  # "crisis" | "possible" (a person decides; never bulk-approved) | None
+    crisis_span: str | None = None  # the customer's words that fired the crisis screen
+    crisis_note: str | None = None  # why a screened message is only possible, or was cleared
+
+    @property
+    def possible_crisis(self) -> bool:
+        """Screened as a possible crisis: first in the inbox, and a person decides."""
+        return self.crisis_level == "possible"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
