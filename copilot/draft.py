@@ -180,7 +180,11 @@ class Drafter:
     # -- public API --------------------------------------------------------------------------
     def draft(self, inbound: Inbound, *, on_token: TokenCallback | None = None,
               triage: Triage | None = None) -> Draft:
-        """A draft for one inbound message (status ``pending``, or ``escalated`` for a crisis)."""
+        """A draft for one inbound message (status ``pending``, or ``escalated`` for a crisis).
+
+        A possible crisis stays ``pending`` but is never answered with a fix: it gets the holding message,
+        ``needs_attention`` and a flag naming the reason and the customer's words, so a person decides.
+        """
         start = time.perf_counter()
         if not inbound.text.strip():
             raise UserError("the message is empty")
@@ -190,8 +194,17 @@ class Drafter:
         limit = profile.max_chars - (len(handle) + 1 if handle else 0)
         base = {"channel": inbound.channel, "inbound": inbound, "triage": triage, "kind": "reply",
                 "model": self._model_name()}
-        if triage.crisis:
+        if triage.crisis or triage.crisis_level == "crisis":
             return self._crisis(inbound, triage, handle, limit, base, start)
+        if triage.possible_crisis:
+            return self._possible_crisis(inbound, triage, handle, limit, base, start)
+        draft = self._ordinary(inbound, triage, profile, handle, limit, base, start, on_token)
+        if triage.crisis_note:  # screened and cleared: the reviewer sees why
+            draft = replace(draft, flags=(*draft.flags, f"crisis screen cleared: {triage.crisis_note}"))
+        return draft
+
+    def _ordinary(self, inbound: Inbound, triage: Triage, profile: ChannelProfile, handle: str, limit: int,
+                  base: dict[str, Any], start: float, on_token: TokenCallback | None) -> Draft:
         if triage.kind == "spam":
             return Draft(text="", cited_ids=(), retrieved_ids=(), confidence=0.0, template="", template_hash="",
                          latency_ms=_ms(start), status="skipped", flags=("spam: no reply recommended",), **base)
@@ -239,18 +252,40 @@ class Drafter:
     # -- paths -------------------------------------------------------------------------------
     def _crisis(self, inbound: Inbound, triage: Triage, handle: str, limit: int, base: dict[str, Any],
                 start: float) -> Draft:
-        reason = (triage.crisis_reason or "").lower()
-        heading = "Safety holding message" if reason.startswith("safety") else "Holding message"
-        holding = self.book.section("kb-crisis-policy", heading) or self.book.section(
-            "kb-crisis-policy", "Holding message") or self.prompts.render("replies/crisis_default.j2").text
-        rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
-        text = self._with_handle(fit_length(rendered.text, limit), handle)
+        text, rendered, cited = self._holding(triage, handle, limit)
         triage = replace(triage, priority=1, priority_score=100.0)
-        return Draft(text=text, cited_ids=("kb-crisis-policy",) if self.book.entry("kb-crisis-policy") else (),
-                     retrieved_ids=(), confidence=1.0, template=rendered.template,
+        return Draft(text=text, cited_ids=cited, retrieved_ids=(), confidence=1.0, template=rendered.template,
                      template_hash=rendered.template_hash, latency_ms=_ms(start), status="escalated",
                      needs_attention=True, flags=(f"crisis: {triage.crisis_reason or 'unspecified'}",),
                      **{**base, "triage": triage})
+
+    def _possible_crisis(self, inbound: Inbound, triage: Triage, handle: str, limit: int, base: dict[str, Any],
+                         start: float) -> Draft:
+        """A possible crisis stays pending for a person to decide: the careful holding message, never a fix."""
+        text, rendered, cited = self._holding(triage, handle, limit)
+        span = " ".join((triage.crisis_span or "").split()) or "no span recorded"
+        flags = [f"possible crisis: {triage.crisis_reason or 'unspecified'} — a person decides ({span})"]
+        if triage.crisis_note:
+            flags.append(f"why only possible: {triage.crisis_note}")
+        return Draft(text=text, cited_ids=cited, retrieved_ids=(), confidence=0.5, template=rendered.template,
+                     template_hash=rendered.template_hash, latency_ms=_ms(start), status="pending",
+                     needs_attention=True, flags=tuple(flags), **base)
+
+    def _holding(self, triage: Triage, handle: str, limit: int) -> tuple[str, Rendered, tuple[str, ...]]:
+        """The crisis policy's holding message (the safety one for a danger), the text and what it cites."""
+        reason = (triage.crisis_reason or "").lower()
+        safety = reason.startswith(("danger", "safety"))
+        # A policy may add a message for one kind of danger ("Safety holding message (gas)"); else the general one.
+        detail = reason.partition(":")[2].strip()
+        headings = [f"Safety holding message ({detail})"] if safety and detail else []
+        headings += ["Safety holding message"] if safety else []
+        headings.append("Holding message")
+        holding = next((text for h in headings if (text := self.book.section("kb-crisis-policy", h))), None)
+        holding = holding or self.prompts.render("replies/crisis_default.j2").text
+        rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
+        text = self._with_handle(fit_length(rendered.text, limit), handle)
+        cited = ("kb-crisis-policy",) if self.book.entry("kb-crisis-policy") else ()
+        return text, rendered, cited
 
     def _no_answer(self, inbound: Inbound, triage: Triage, retrieval: Retrieval, profile: ChannelProfile,
                    handle: str, limit: int, base: dict[str, Any], start: float) -> Draft:

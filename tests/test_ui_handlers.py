@@ -111,7 +111,7 @@ def test_a_crisis_is_escalated_and_tops_the_inbox(fresh: UiWorld) -> None:
     rows = h.inbox(fresh.pipeline, AGENT)
     assert [r.case_id for r in rows] == [item.case_id, calm.case_id]
     assert rows[0].crisis and rows[0].item_status == "escalated" and not rows[1].crisis
-    assert render.inbox_rows(rows)[0][0] == "⚠ CRISIS"
+    assert render.inbox_rows(rows)[0][0] == "⚠ CRISIS · safety: fire or smoke"
     reviewer_view = h.review_list(fresh.pipeline, REVIEWER)
     assert reviewer_view[0].id == item.id
 

@@ -14,6 +14,7 @@ from copilot.cli import emit
 from copilot.cli.common import add_json, pipeline_from
 from copilot.config import CHANNELS
 from copilot.errors import CopilotError, UserError
+from copilot.queue import Case
 from copilot.types import Draft, Inbound
 
 
@@ -53,9 +54,18 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.set_defaults(func=run_rewrite)
 
 
+def _queue(pipeline: Any, draft: Draft, by: str) -> Any:
+    """Hold the draft for approval; a message skipped as spam is kept as a case with no reply (a Case)."""
+    if draft.status == "skipped":
+        return pipeline.queue.record_spam(draft, by=by)
+    return pipeline.drafter.submit(draft, by=by)
+
+
 def _draft_dict(draft: Draft, item: Any) -> dict[str, Any]:
     data = draft.to_dict()
-    if item is not None:
+    if isinstance(item, Case):
+        data["case_id"] = item.id
+    elif item is not None:
         data["item_id"] = item.id
         data["status"] = item.status
     return data
@@ -66,8 +76,10 @@ def _text(data: dict[str, Any]) -> str:
     lines = [
         f"triage: {t['kind']}, {t['sentiment']} ({t['sentiment_score']:+.2f}), priority {t['priority']}"
         + (f", CRISIS: {t['crisis_reason']}" if t["crisis"] else "")
+        + (f", possible crisis: {t['crisis_reason']} (a person decides)" if t.get("crisis_level") == "possible" else "")
         + (", private info" if t["private_info"] else ""),
-        f"status: {data['status']}" + (f" (queue item {data['item_id']})" if data.get("item_id") else ""),
+        f"status: {data['status']}" + (f" (queue item {data['item_id']})" if data.get("item_id") else "")
+        + (f" (kept as case {data['case_id']}, no reply)" if data.get("case_id") else ""),
         f"sources: {', '.join(data['cited_ids']) or 'none'}   confidence {data['confidence']}",
     ]
     lines += [f"flag: {f}" for f in data["flags"]]
@@ -92,9 +104,7 @@ def run_draft(args: argparse.Namespace) -> int:
     draft = pipeline.drafter.draft(inbound, on_token=on_token)
     if stream:
         print(file=sys.stderr)
-    item = None
-    if not args.no_queue and draft.status != "skipped":
-        item = pipeline.drafter.submit(draft, by=args.by)
+    item = None if args.no_queue else _queue(pipeline, draft, args.by)
     emit(_draft_dict(draft, item), args.json, _text)
     return 0
 
@@ -139,9 +149,7 @@ def _batch(args: argparse.Namespace) -> int:
         for i in order:
             try:
                 draft = pipeline.drafter.draft(inbounds[i], triage=triages[i])
-                item = None
-                if not args.no_queue and draft.status != "skipped":
-                    item = pipeline.drafter.submit(draft, by=args.by)
+                item = None if args.no_queue else _queue(pipeline, draft, args.by)
                 row = {"id": inbounds[i].id, **_draft_dict(draft, item)}
             except CopilotError as exc:
                 failures += 1

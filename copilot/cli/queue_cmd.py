@@ -17,7 +17,14 @@ from typing import Any
 from copilot.cli import emit
 from copilot.config import load_settings
 from copilot.errors import UserError
-from copilot.queue import AuditEvent, ReviewItem, ReviewQueue, build_publisher, open_queue
+from copilot.queue import (
+    AuditEvent,
+    ReviewItem,
+    ReviewQueue,
+    build_publisher,
+    open_queue,
+    requires_individual_decision,
+)
 from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES
 
 DEFAULT_LIST = "pending,escalated"
@@ -164,11 +171,26 @@ def _line(item: ReviewItem) -> str:
     )
 
 
+def _crisis_line(item: ReviewItem) -> str:
+    """The crisis screen's verdict on an item that a person must decide on its own, else ""."""
+    if not requires_individual_decision(item):
+        return ""
+    level = "possible crisis" if item.crisis_level == "possible" else "CRISIS"
+    span = " ".join((item.crisis_span or "").split())
+    return (f"{level}: {item.crisis_reason or 'unspecified'}" + (f' ("{span}")' if span else "")
+            + "; decide it on its own, never in a batch")
+
+
 def _items_text(items: list[ReviewItem]) -> str:
     if not items:
         return "no items"
     head = f"{'id':>5}  {'status':<9} {'kind':<12} prio {'channel':<9} {'author':<16} {'assignee':<12} wait  ver"
-    return "\n".join([head, *(_line(item) for item in items)])
+    lines = [head]
+    for item in items:
+        lines.append(_line(item))
+        if crisis := _crisis_line(item):
+            lines.append(f"{'':>7}{crisis}")
+    return "\n".join(lines)
 
 
 def _item_text(item: ReviewItem, events: list[AuditEvent] | None = None) -> str:
@@ -176,6 +198,8 @@ def _item_text(item: ReviewItem, events: list[AuditEvent] | None = None) -> str:
         f"item {item.id} ({item.kind}) {item.status}, version {item.version}, priority {item.priority}",
         (f"channel {item.channel}, author {item.author or '-'}, assignee {item.assignee or '-'}, "
          f"case {item.case_id or '-'}"),
+        _crisis_line(item),
+        f"crisis screen: {item.crisis_note}" if item.crisis_note else "",
         f"inbound: {item.inbound_text}" if item.inbound_text else "",
         f"text: {item.text}",
     ]
@@ -199,17 +223,21 @@ def _item_text(item: ReviewItem, events: list[AuditEvent] | None = None) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     items = _with_queue(lambda q: q.list_items(status=args.status, kind=args.kind, limit=args.limit))
-    emit([item.to_dict() for item in items] if args.json else items, args.json, _items_text)
+    emit([_item_dict(item) for item in items] if args.json else items, args.json, _items_text)
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     item, events = _with_queue(lambda q: (q.get(args.id), q.audit(args.id)))
     if args.json:
-        emit({**item.to_dict(), "audit": [e.to_dict() for e in events]}, True)
+        emit({**_item_dict(item), "audit": [e.to_dict() for e in events]}, True)
     else:
         print(_item_text(item, events))
     return 0
+
+
+def _item_dict(item: ReviewItem) -> dict[str, Any]:
+    return {**item.to_dict(), "requires_individual_decision": requires_individual_decision(item)}
 
 
 def _done(args: argparse.Namespace, item: ReviewItem, verb: str) -> int:

@@ -15,7 +15,7 @@ from copilot.queue.publish import (
     build_publisher,
 )
 from copilot.queue.records import AuditEvent, Case, PublishReport, ReviewItem, User
-from copilot.queue.store import ReviewQueue, open_queue
+from copilot.queue.store import ReviewQueue, open_queue, requires_individual_decision
 
 __all__ = [
     "AuditEvent",
@@ -32,4 +32,5 @@ __all__ = [
     "WebhookPublisher",
     "build_publisher",
     "open_queue",
+    "requires_individual_decision",
 ]

@@ -40,6 +40,36 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+def crisis_level_of(triage: dict[str, Any]) -> str | None:
+    """A stored triage's crisis level: "crisis", "possible" or None (triage from before levels: its flag)."""
+    level = triage.get("crisis_level")
+    if triage.get("crisis") or level == "crisis":
+        return "crisis"
+    return "possible" if level == "possible" else None
+
+
+class _CrisisFields:
+    """The crisis screen's verdict, read from the stored triage of an item or a case."""
+
+    triage: dict[str, Any]
+
+    @property
+    def crisis_level(self) -> str | None:
+        return crisis_level_of(self.triage)
+
+    @property
+    def crisis_reason(self) -> str | None:
+        return self.triage.get("crisis_reason") if self.crisis_level else None
+
+    @property
+    def crisis_span(self) -> str | None:
+        return self.triage.get("crisis_span")
+
+    @property
+    def crisis_note(self) -> str | None:
+        return self.triage.get("crisis_note")
+
+
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
@@ -47,7 +77,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class ReviewItem:
+class ReviewItem(_CrisisFields):
     """One drafted message in the queue, as a reviewer sees it."""
 
     id: int
@@ -95,11 +125,12 @@ class ReviewItem:
         data = asdict(self)
         data["response_time_s"] = self.response_time_s
         data["review_time_s"] = self.review_time_s
+        data.update(crisis_level=self.crisis_level, crisis_reason=self.crisis_reason, crisis_span=self.crisis_span)
         return data
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(_CrisisFields):
     """An inbound message and everything done about it: open until answered, with an owner."""
 
     id: int
@@ -122,6 +153,7 @@ class Case:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["time_to_resolve_s"] = self.time_to_resolve_s
+        data.update(crisis_level=self.crisis_level, crisis_reason=self.crisis_reason, crisis_span=self.crisis_span)
         return data
 
 

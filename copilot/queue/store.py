@@ -31,6 +31,7 @@ from copilot.queue.records import (
     PublishReport,
     ReviewItem,
     User,
+    crisis_level_of,
 )
 from copilot.types import Draft
 
@@ -42,6 +43,12 @@ Row = Mapping[Any, Any]  # a database row as a mapping
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def requires_individual_decision(item: ReviewItem) -> bool:
+    """Whether a person must decide this item on its own: a crisis or a possible crisis (by its triage), or
+    anything escalated. Any path that approves or rejects more than one item at a time must leave these out."""
+    return item.status == "escalated" or crisis_level_of(item.triage) is not None
 
 
 def open_queue(settings: Settings, *, clock: Clock | None = None, import_pending: bool = True) -> ReviewQueue:
@@ -116,6 +123,34 @@ class ReviewQueue:
                 # Two drafts for the same new inbound message raced to open its case: the loser retries
                 # and joins the winner's case.
                 if attempt:
+                    raise
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def record_spam(self, draft: Draft, *, by: str) -> Case:
+        """Keep a message triaged as spam visible: open (or find) its case, with no reply item.
+
+        Without an item nothing can be approved or posted; a person who finds a real customer there writes
+        a reply, which joins the case as an ordinary pending item for a reviewer.
+        """
+        data = draft.to_dict()
+        if draft.kind != "reply" or draft.status != "skipped":
+            raise UserError(f"only a reply skipped as spam is recorded without a draft, not a {draft.status} "
+                            f"{draft.kind}")
+        inbound = data["inbound"]
+        channel = data.get("channel") or inbound.get("channel") or "twitter"
+        triage = data.get("triage") or {}
+        for attempt in range(2):
+            try:
+                with writing(self.engine) as conn:
+                    users.require(conn, by, "submit")
+                    now = self.clock()
+                    received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
+                    case_id = _case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received,
+                                        by, now)
+                    row = conn.execute(select(models.cases).where(models.cases.c.id == case_id)).mappings().one()
+                    return _case(row)
+            except IntegrityError:
+                if attempt:  # the same message recorded twice at once: join the other's case
                     raise
         raise AssertionError("unreachable: the loop returns or raises")
 
@@ -425,7 +460,7 @@ def insert_draft(
     status = data.get("status") or "pending"
     if status not in ("pending", "escalated"):
         raise UserError(f"a new draft must be pending or escalated, not {status!r}")
-    if triage.get("crisis"):
+    if crisis_level_of(triage) == "crisis":
         status = "escalated"  # a crisis goes to a trained human, whatever the drafter said
     text = (data.get("text") or "").strip()
     if not text and status != "escalated":

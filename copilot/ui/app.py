@@ -54,8 +54,13 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs") as tabs:
             # Inbox --------------------------------------------------------------------------------
             with gr.Tab("Inbox", id="inbox", elem_id="tab-inbox") as tab_inbox:
-                gr.Markdown("Open cases, crises first, then by priority and how long they have waited.")
-                inbox_refresh = gr.Button("Refresh", size="sm", elem_id="inbox-refresh")
+                gr.Markdown("Open cases: crises first, then possible crises, then by priority and how long they "
+                            "have waited. Messages triaged as spam are under the Spam filter.")
+                with gr.Row(equal_height=True):
+                    inbox_filter = gr.Dropdown(label="Show", choices=[("Cases", "cases"), ("Spam", "spam"),
+                                                                      ("Everything", "all")],
+                                               value="cases", elem_id="inbox-filter", scale=1)
+                    inbox_refresh = gr.Button("Refresh", size="sm", elem_id="inbox-refresh", scale=0)
                 inbox_table = gr.Dataframe(headers=r.INBOX_HEADERS, interactive=False, wrap=True,
                                            elem_id="inbox-table", label="Inbox",
                                            column_widths=["10%", "6%", "6%", "9%", "8%", "10%", "35%", "7%", "9%"])
@@ -204,8 +209,8 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
         screen_tabs = {"inbox": tab_inbox, "reply": tab_reply, "review": tab_review, "community": tab_community,
                        "knowledge": tab_knowledge, "insights": tab_insights}
 
-        def inbox_outputs(user: str) -> tuple[Any, Any, Any]:
-            rows = h.inbox(pipeline, user)
+        def inbox_outputs(user: str, show: str = "cases") -> tuple[Any, Any, Any]:
+            rows = h.inbox(pipeline, user, show=show or "cases")
             mine = h.my_items(pipeline, user)
             return (r.inbox_rows(rows), gr.Dropdown(choices=r.case_choices(rows), value=None), r.mine_rows(mine))
 
@@ -235,9 +240,10 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
             timer.tick(on_tick, None, [warm_md, timer], show_progress="hidden")
 
         # Inbox
-        def on_inbox_refresh(request: gr.Request) -> Any:
-            return call(request, 4, 3, lambda user: (*inbox_outputs(user), ""))
-        inbox_refresh.click(on_inbox_refresh, None, [inbox_table, case_pick, mine_table, inbox_msg])
+        def on_inbox_refresh(show: str, request: gr.Request) -> Any:
+            return call(request, 4, 3, lambda user: (*inbox_outputs(user, show), ""))
+        for trigger in (inbox_refresh.click, inbox_filter.change):
+            trigger(on_inbox_refresh, inbox_filter, [inbox_table, case_pick, mine_table, inbox_msg])
 
         def on_case_open(case_id: int | None, request: gr.Request) -> Any:
             def run(user: str) -> Any:
@@ -275,7 +281,8 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                         yield SKIP(), parse_reply(partial).text, SKIP(), SKIP(), SKIP(), SKIP(), SKIP()
                         continue
                     d = result.draft
-                    yield (r.triage_html(d.triage), d.text, r.draft_status_html(d), r.sources_html(result.sources),
+                    yield (r.triage_html(d.triage), d.text, r.draft_status_html(d, spam_case=result.spam_case_id),
+                           r.sources_html(result.sources),
                            d, result.inbound_id, "")
             except Exception as exc:  # noqa: BLE001 - the UI's boundary
                 yield failure(exc, outputs, outputs - 1)
@@ -304,15 +311,15 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                                (translate, "translate")):
             button.click(rewriter(action), [reply_box, channel, language], [reply_box, reply_msg])
 
-        def on_submit(draft: Any, text: str, request: gr.Request) -> Any:
+        def on_submit(draft: Any, text: str, show: str, request: gr.Request) -> Any:
             def run(user: str) -> Any:
                 item = h.submit_reply(pipeline, user, draft, text)
                 note = " It is escalated: a trained person takes it from here." if item.status == "escalated" else ""
                 return (None, r.ok_md(f"Submitted as item #{item.id} ({item.status}), waiting for a reviewer.{note}"),
-                        *inbox_outputs(user))
+                        *inbox_outputs(user, show))
             return call(request, 5, 1, run)
-        submit_btn.click(on_submit, [draft_state, reply_box], [draft_state, reply_msg, inbox_table, case_pick,
-                                                               mine_table], api_name="submit")
+        submit_btn.click(on_submit, [draft_state, reply_box, inbox_filter],
+                         [draft_state, reply_msg, inbox_table, case_pick, mine_table], api_name="submit")
 
         # Review
         def review_outputs(user: str, status: str, kind: str, current: Any = None) -> tuple[Any, Any]:

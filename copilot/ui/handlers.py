@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,9 @@ SCREENS: dict[str, frozenset[str]] = {
 }
 REWRITE_ACTIONS = ("shorter", "warmer", "formal", "translate")
 REVIEW_FILTERS = ("pending,escalated", "approved", "rejected", "posted", "failed", "all")
+# The inbox: ordinary cases (the default), only the messages set aside as spam, or both.
+INBOX_FILTERS = ("cases", "spam", "all")
+LEVEL_ORDER = {"crisis": 0, "possible": 1}
 EXCERPT_CHARS = 320
 
 
@@ -118,7 +122,12 @@ def draft_reply(
     if pipeline.index.count() == 0:
         raise UserError("the knowledge base is not indexed yet: re-index it on the Knowledge screen")
     draft = pipeline.drafter.draft(inbound, on_token=on_token)
-    return DraftResult(draft, tuple(sources_of(pipeline, draft.retrieved_ids, draft.cited_ids)), str(inbound.id))
+    spam_case = None
+    if draft.status == "skipped":  # kept as a case, so a real customer mislabelled as spam can be found
+        assert user is not None
+        spam_case = pipeline.queue.record_spam(draft, by=user).id
+    return DraftResult(draft, tuple(sources_of(pipeline, draft.retrieved_ids, draft.cited_ids)), str(inbound.id),
+                       spam_case)
 
 
 def rewrite_reply(
@@ -135,14 +144,22 @@ def rewrite_reply(
 
 
 def submit_reply(pipeline: Pipeline, user: str | None, draft: Draft | None, text: str) -> ReviewItem:
-    """Send a draft, with the agent's edits, for approval; the edit is kept as its own audited change."""
+    """Send a draft, with the agent's edits, for approval; the edit is kept as its own audited change.
+
+    A message triaged as spam has no draft; a reply the agent wrote for it (a real customer after all) goes
+    in as a pending item that needs attention, for a reviewer to approve like any other.
+    """
     require(pipeline, user, "reply")
     assert user is not None
     if draft is None:
         raise UserError("draft a reply first")
-    if draft.status == "skipped":
-        raise UserError("this message looks like spam: no reply is recommended, so there is nothing to submit")
     text = (text or "").strip()
+    if draft.status == "skipped":
+        if not text:
+            raise UserError("this message looks like spam: no reply is recommended. If it is a real customer, "
+                            "write the reply yourself and submit it for approval")
+        draft = replace(draft, text=text, status="pending", needs_attention=True,
+                        flags=(*draft.flags, f"triaged as spam; the reply was written by {user}"))
     if not text:
         raise UserError("the reply is empty: write or draft one before submitting")
     item = pipeline.queue.submit(draft, by=user)
@@ -174,9 +191,15 @@ def _source(entry: Entry, *, cited: bool, score: float | None = None) -> Source:
 # Inbox -------------------------------------------------------------------------------------------------
 
 
-def inbox(pipeline: Pipeline, user: str | None, *, limit: int = 200) -> list[InboxRow]:
-    """Unresolved cases: crises first, then by priority, then the longest waiting."""
+def inbox(pipeline: Pipeline, user: str | None, *, show: str = "cases", limit: int = 200) -> list[InboxRow]:
+    """Unresolved cases: crises first, then possible crises, then by priority, then the longest waiting.
+
+    ``show`` is ``cases`` (everything but spam: the default), ``spam`` (only messages triaged as spam with
+    no reply drafted, to rescue a real customer) or ``all``.
+    """
     require(pipeline, user, "inbox")
+    if show not in INBOX_FILTERS:
+        raise UserError(f"unknown inbox filter {show!r}; choose one of {', '.join(INBOX_FILTERS)}")
     queue = pipeline.queue
     now = datetime.now(UTC)
     latest: dict[int, ReviewItem] = {}
@@ -188,15 +211,27 @@ def inbox(pipeline: Pipeline, user: str | None, *, limit: int = 200) -> list[Inb
         if case.status == "resolved":
             continue
         item = latest.get(case.id)
-        crisis = bool(case.triage.get("crisis")) or (item is not None and item.status == "escalated")
+        spam = item is None and case.triage.get("kind") == "spam"
+        if (show == "cases" and spam) or (show == "spam" and not spam):
+            continue
+        # The most serious of what the case was opened with and its latest draft.
+        marked = [x for x in (case, item) if x is not None and x.crisis_level]
+        marked.sort(key=lambda x: LEVEL_ORDER[str(x.crisis_level)])
+        level = marked[0].crisis_level if marked else None
+        if item is not None and item.status == "escalated":
+            level = "crisis"
+        crisis = level == "crisis"
+        reason = next((x.crisis_reason for x in marked if x.crisis_reason), None)
+        span = next((x.crisis_span for x in marked if x.crisis_span), None)
         rows.append(InboxRow(
             case_id=case.id, status=case.status, item_id=item.id if item else None,
             item_status=item.status if item else None, crisis=crisis, priority=1 if crisis else case.priority,
             channel=case.channel, author=case.author, text=case.text,
             waiting_s=seconds_since(case.received_at, now), owner=case.owner,
             kind=str(case.triage.get("kind")) if case.triage.get("kind") else None,
+            crisis_level=level, crisis_reason=reason, crisis_span=span, spam=spam,
         ))
-    rows.sort(key=lambda r: (not r.crisis, r.priority, -r.waiting_s, r.case_id))
+    rows.sort(key=lambda r: (LEVEL_ORDER.get(r.crisis_level or "", 2), r.priority, -r.waiting_s, r.case_id))
     return rows[:limit]
 
 

@@ -64,15 +64,37 @@ def account_md(acct: Account) -> str:
 # Triage and drafts -------------------------------------------------------------------------------------
 
 
+def crisis_label(level: str | None, reason: str | None) -> str:
+    """A crisis level as the inbox shows it: "⚠ CRISIS · self-harm", "possible crisis · abuse", or ""."""
+    if level == "crisis":
+        return "⚠ CRISIS" + (f" · {reason}" if reason else "")
+    if level == "possible":
+        return "possible crisis" + (f" · {reason}" if reason else "")
+    return ""
+
+
 def triage_html(triage: Triage | dict[str, Any] | None) -> str:
-    """Badges for a message's labels; a crisis is marked loud and clear."""
+    """Badges for a message's labels; a crisis is marked loud and clear, a possible one with its evidence."""
     if isinstance(triage, dict):
         triage = triage_of(triage)
     if triage is None:
         return ""
     badges = []
-    if triage.crisis:
+    detail = ""
+    span = " ".join((triage.crisis_span or "").split())
+    if triage.crisis or triage.crisis_level == "crisis":
         badges.append(f'<span class="badge crisis">⚠ CRISIS · escalated · {esc(triage.crisis_reason or "")}</span>')
+    elif triage.crisis_level == "possible":
+        badges.append(f'<span class="badge possible">possible crisis · {esc(triage.crisis_reason or "")} · '
+                      "a person decides</span>")
+    if triage.crisis or triage.crisis_level:
+        if span:
+            detail += f'<div class="crisis-span">The customer\'s words: “{esc(span)}”</div>'
+        if triage.crisis_note:
+            detail += f'<div class="crisis-note">{esc(triage.crisis_note)}</div>'
+    elif triage.crisis_note:
+        badges.append('<span class="badge">crisis screen: cleared</span>')
+        detail += f'<div class="crisis-note">Cleared by the crisis screen: {esc(triage.crisis_note)}</div>'
     badges.append(f'<span class="badge prio-{triage.priority}">P{triage.priority} · {triage.priority_score:.0f}</span>')
     badges.append(f'<span class="badge">{esc(triage.kind)}</span>')
     badges.append(f'<span class="badge {esc(triage.sentiment)}">{esc(triage.sentiment)} '
@@ -80,14 +102,17 @@ def triage_html(triage: Triage | dict[str, Any] | None) -> str:
     if triage.private_info:
         badges.append(f'<span class="badge private">private info · {esc(triage.private_reason or "move to DM")}</span>')
     badges.append(f'<span class="badge">lang {esc(triage.language)}</span>')
-    return f'<div class="triage" id="triage-badges">{"".join(badges)}</div>'
+    return f'<div class="triage" id="triage-badges">{"".join(badges)}{detail}</div>'
 
 
-def draft_status_html(draft: Draft, *, item: ReviewItem | None = None) -> str:
+def draft_status_html(draft: Draft, *, item: ReviewItem | None = None, spam_case: int | None = None) -> str:
     """How the draft came out: status, confidence, flags."""
     parts = []
     if draft.status == "escalated":
         parts.append('<span class="badge crisis">ESCALATED to a trained person: a holding message only</span>')
+    elif draft.triage.crisis_level == "possible":
+        parts.append('<span class="badge possible">POSSIBLE CRISIS: a person decides; a holding message only, '
+                     "never a fix</span>")
     elif draft.status == "skipped":
         parts.append('<span class="badge">spam: no reply recommended</span>')
     if draft.knowledge_gap:
@@ -96,6 +121,9 @@ def draft_status_html(draft: Draft, *, item: ReviewItem | None = None) -> str:
     parts.append(f'<span class="badge">{draft.latency_ms / 1000:.1f} s</span>')
     flags = "".join(f"<li>{esc(f)}</li>" for f in draft.flags)
     queued = ""
+    if spam_case is not None:
+        queued = note_md(f"Kept as case #{spam_case} under the inbox's Spam filter. If this is a real customer, "
+                         "write the reply yourself and submit it for approval.")
     if item is not None:
         queued = (f'<div class="copilot-ok">Submitted as item #{item.id}: <b>{esc(item.status)}</b>, '
                   "waiting for a reviewer.</div>")
@@ -128,21 +156,27 @@ def inbox_rows(rows: Iterable[InboxRow]) -> list[list[Any]]:
     out = []
     for r in rows:
         state = r.item_status or r.status
-        out.append(["⚠ CRISIS" if r.crisis else "", r.case_id, f"P{r.priority}", state, r.channel, r.author or "-",
+        mark = crisis_label(r.crisis_level, r.crisis_reason) or ("spam" if r.spam else "")
+        out.append([mark, r.case_id, f"P{r.priority}", state, r.channel, r.author or "-",
                     preview(r.text), waited(r.waiting_s), r.owner or "-"])
     return out
 
 
 def case_choices(rows: Iterable[InboxRow]) -> list[tuple[str, int]]:
-    return [(f"{'⚠ ' if r.crisis else ''}#{r.case_id} · P{r.priority} · {r.channel} · {preview(r.text, 50)}",
-             r.case_id) for r in rows]
+    out = []
+    for r in rows:
+        label = crisis_label(r.crisis_level, r.crisis_reason)
+        text = f"{label + ' · ' if label else ''}#{r.case_id} · P{r.priority} · {r.channel} · {preview(r.text, 50)}"
+        out.append((text, r.case_id))
+    return out
 
 
 def review_rows(items: Iterable[ReviewItem]) -> list[list[Any]]:
     now = datetime.now(UTC)
     out = []
     for i in items:
-        mark = "⚠" if i.status == "escalated" else ("✎ edited" if i.text != i.original_text else "")
+        mark = ("⚠" if i.status == "escalated" else "possible crisis" if i.crisis_level == "possible"
+                else "✎ edited" if i.text != i.original_text else "")
         out.append([mark, i.id, i.kind, i.status, f"P{i.priority}", i.channel, i.author or "-", preview(i.text, 70),
                     waited(seconds_since(i.received_at, now)), i.drafted_by, i.version])
     return out
@@ -331,6 +365,8 @@ CSS = """
 .badge { display: inline-block; padding: 2px 8px; margin: 2px 4px 2px 0; border-radius: 999px;
   background: #e5e7eb; color: #111827; font-size: 0.85em; }
 .badge.crisis { background: #dc2626; color: white; font-weight: 700; }
+.badge.possible { background: #f59e0b; color: #111827; font-weight: 700; }
+.crisis-span, .crisis-note { margin: 4px 0; font-size: 0.9em; color: #374151; }
 .badge.prio-1 { background: #fecaca; } .badge.prio-2 { background: #fed7aa; }
 .badge.negative { background: #fee2e2; } .badge.positive { background: #dcfce7; }
 .badge.private { background: #fef3c7; } .badge.cited { background: #dbeafe; font-weight: 600; }

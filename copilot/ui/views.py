@@ -41,6 +41,7 @@ class DraftResult:
     draft: Draft
     sources: tuple[Source, ...]
     inbound_id: str
+    spam_case_id: int | None = None  # a message skipped as spam is kept as a case, found under the spam filter
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class InboxRow:
     waiting_s: float
     owner: str | None
     kind: str | None = None
+    crisis_level: str | None = None  # "crisis" | "possible" | None
+    crisis_reason: str | None = None
+    crisis_span: str | None = None
+    spam: bool = False  # triaged as spam, with no reply drafted: shown only under the spam filter
 
 
 @dataclass(frozen=True)
