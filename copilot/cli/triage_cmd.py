@@ -41,7 +41,16 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
             "fraction F of --cases and tests on the rest."
         ),
     )
-    p.add_argument("--cases", required=True, help="labelled messages to score on")
+    p.add_argument("--cases", help="labelled messages to score on")
+    p.add_argument("--calm", action="store_true",
+                   help="every message in --cases is an ordinary one with no crisis (an inbox export, BANKING77): "
+                        "measures crisis false alarms")
+    p.add_argument("--rows", choices=("all", "odd", "even"), default="all",
+                   help="score only the odd or even rows of --cases (a half held out from training)")
+    p.add_argument("--cssrs", metavar="FILE",
+                   help="a Reddit C-SSRS CSV (User, Post, Label): crisis recall by Columbia-scale grade")
+    p.add_argument("--cssrs-split", choices=("test", "train", "all"), default="test",
+                   help="which C-SSRS users (default: the 40%% never used for training)")
     p.add_argument("--train", help="labelled messages to train on first (not saved)")
     p.add_argument("--split", type=float, help="train on this fraction of --cases, test on the rest (e.g. 0.5)")
     p.add_argument("--seed", type=int, default=0, help="the split's random seed (deterministic)")
@@ -159,7 +168,12 @@ def run_eval_triage(args: argparse.Namespace) -> int:
 
     if args.train and args.split is not None:
         raise UserError("give either --train FILE or --split F, not both")
-    case_set = load_cases(args.cases, require_labels=True)
+    if args.cssrs:
+        return _eval_cssrs(args)
+    if not args.cases:
+        raise UserError("give --cases FILE (labelled messages) or --cssrs FILE")
+    case_set = load_cases(args.cases, require_labels=not args.calm)
+    case_set = _select(case_set, rows=args.rows, calm=args.calm)
     pipeline = _pipeline()
     folder = triage_dir(pipeline.settings)
     report: dict[str, Any] = {}
@@ -191,6 +205,7 @@ def run_eval_triage(args: argparse.Namespace) -> int:
         "n": scores.pop("n"),
         **{f: scores[f] for f in case_set.label_fields if f in scores},
         "fields": [f for f in case_set.label_fields if f in scores],
+        **{k: scores[k] for k in ("crisis_screen", "spam") if k in scores},
         "messages_per_s": scores["messages_per_s"],
         "embedding_share": scores["embedding_share"],
         "model": triager.source,
@@ -199,6 +214,54 @@ def run_eval_triage(args: argparse.Namespace) -> int:
     }
     emit(report, args.json, _eval_text)
     return 0
+
+
+def _select(case_set: Any, *, rows: str, calm: bool) -> Any:
+    """Keep the odd or even rows (1-based file order), and mark unlabelled messages as calm."""
+    from dataclasses import replace as replace_case
+
+    from copilot.triage.cases import NO_CRISIS
+
+    cases = list(case_set.cases)
+    if rows != "all":
+        cases = [c for i, c in enumerate(cases, 1) if (i % 2 == 1) == (rows == "odd")]
+    if calm:
+        cases = [c if c.crisis is not None else replace_case(c, crisis=NO_CRISIS) for c in cases]
+    if not cases:
+        raise UserError(f"{case_set.path}: no rows left to score")
+    return replace_case(case_set, cases=tuple(cases))
+
+
+def _eval_cssrs(args: argparse.Namespace) -> int:
+    from copilot.triage.cssrs import load_users
+    from copilot.triage.evaluate import cssrs_report
+
+    users = load_users(args.cssrs, split=None if args.cssrs_split == "all" else args.cssrs_split)
+    if not users:
+        raise UserError(f"{args.cssrs}: no users in the {args.cssrs_split} split")
+    start = time.perf_counter()
+    report = {"path": args.cssrs, "split": args.cssrs_split, "users": len(users),
+              "by_grade": cssrs_report(_pipeline().triager, users)}
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    emit(report, args.json, lambda r: "\n".join(
+        [f"C-SSRS {r['split']} users: {r['users']} ({r['seconds']} s)"]
+        + [f"  {g:<11} users {v['users']:>3}  flagged (any level) {v['user_recall_any']}  as crisis "
+           f"{v['user_recall_crisis']}  posts flagged {v['post_flag_rate']}" for g, v in r["by_grade"].items()]))
+    return 0
+
+
+def _crisis_text(c: dict[str, Any]) -> list[str]:
+    lines = [f"crisis screen  recall (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}  "
+             f"false alarms: any {c['false_alarm_any']}  crisis {c['false_alarm_crisis']}  "
+             f"precision: any {c['precision_any']}  crisis {c['precision_crisis']}  "
+             f"({c['n_crisis']} crises, {c['n_calm']} calm; {c['cleared']} screened and cleared)"]
+    for name in ("by_category", "by_language", "by_group"):
+        for key, b in (c.get(name) or {}).items():
+            lines.append(f"  {name[3:]:<8} {key:<18} crises {b['n_crisis']:>3} recall {b['recall_any']}  "
+                         f"calm {b['n_calm']:>4} false alarms {b['false_alarm_any']} (crisis {b['false_alarm_crisis']})")
+    lines += [f"  MISSED [{m['category']}, {m['language']}] {m['text']}" for m in c["missed"]]
+    lines += [f"  FALSE ALARM [{f['level']}: {f['reason']}] {f['span']}" for f in c["false_alarms"]]
+    return lines
 
 
 def _eval_text(r: dict[str, Any]) -> str:
@@ -212,8 +275,11 @@ def _eval_text(r: dict[str, Any]) -> str:
         s = r[field]
         per_class = "  ".join(f"{k} {v['f1']:.3f}" for k, v in s["per_class"].items())
         lines.append(f"{field:<13} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}   ({per_class})")
-        if field == "crisis" and s.get("missed"):
-            lines.append("  missed crises: " + " | ".join(s["missed"][:5]))
+    if "crisis_screen" in r:
+        lines += _crisis_text(r["crisis_screen"])
+    if r.get("spam"):
+        lines.append(f"spam: {r['spam']['spam_rate']} of messages filed as spam; "
+                     f"false spam {r['spam']['false_spam_rate']} of {r['spam']['n_real']} real messages")
     lines.append(f"{r['messages_per_s']} messages/s (embedding {100 * (r['embedding_share'] or 0):.0f}% of the time)")
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from copilot.types import MESSAGE_KINDS, SENTIMENTS, Inbound
 
 LABEL_FIELDS: tuple[str, ...] = ("kind", "sentiment", "crisis", "private_info")
 CRISIS_CATEGORIES: tuple[str, ...] = (
-    "self-harm", "abuse or violence", "death in the community", "safety", "child at risk",
+    "self-harm", "overdose", "abuse", "threat", "child at risk", "danger", "death of a member",
 )
 NO_CRISIS = "none"
 GENERIC_CRISIS = "crisis"  # a team file that only says "yes, a crisis"
@@ -41,6 +41,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "author": ("author", "user", "username", "handle", "screen_name", "user_name"),
     "followers": ("followers", "author_followers", "followers_count", "follower_count", "user_followers"),
     "waiting_minutes": ("waiting_minutes", "wait_minutes", "waiting", "age_minutes", "minutes_waiting"),
+    "language": ("language", "lang", "language_code", "locale"),
+    "group": ("group", "subset", "slice", "case_group"),
 }
 _GENERIC_LABEL_COLUMNS = ("label", "labels", "class", "target", "category", "y")
 
@@ -68,12 +70,15 @@ _KIND_VALUES = {
 _CRISIS_VALUES = {
     "self-harm": "self-harm", "self harm": "self-harm", "selfharm": "self-harm", "suicide": "self-harm",
     "suicidal": "self-harm",
-    "abuse or violence": "abuse or violence", "abuse": "abuse or violence", "violence": "abuse or violence",
-    "abuse/violence": "abuse or violence", "threat": "abuse or violence", "domestic abuse": "abuse or violence",
-    "death in the community": "death in the community", "death": "death in the community",
-    "bereavement": "death in the community", "death of a member": "death in the community",
-    "safety": "safety", "danger": "safety", "health": "safety", "health or safety": "safety",
-    "danger to health or safety": "safety", "product safety": "safety",
+    "overdose": "overdose", "poisoning": "overdose", "drug overdose": "overdose",
+    "abuse": "abuse", "abuse or violence": "abuse", "abuse/violence": "abuse", "domestic abuse": "abuse",
+    "domestic violence": "abuse", "coercion": "abuse", "stalking": "abuse", "sexual abuse": "abuse",
+    "threat": "threat", "threats": "threat", "violence": "threat", "threat of violence": "threat",
+    "death of a member": "death of a member", "death in the community": "death of a member",
+    "death": "death of a member", "bereavement": "death of a member",
+    "danger": "danger", "safety": "danger", "health": "danger", "health or safety": "danger",
+    "danger to health or safety": "danger", "product safety": "danger", "medical": "danger",
+    "medical emergency": "danger", "fire": "danger", "gas": "danger", "electric": "danger",
     "child at risk": "child at risk", "child": "child at risk", "child safety": "child at risk",
     "safeguarding": "child at risk", "child abuse": "child at risk",
 }
@@ -91,6 +96,8 @@ class Case:
     sentiment: str | None = None
     crisis: str | None = None  # "none", a crisis category, or "crisis" when only a yes/no was given
     private_info: bool | None = None
+    language: str | None = None  # the gold language, when the file says (for per-language scores)
+    group: str | None = None  # a slice name for reports ("hyperbole", "urgent", ...)
 
     @property
     def text(self) -> str:
@@ -163,8 +170,8 @@ def normalise_crisis(value: Any) -> str:
         return NO_CRISIS
     if key in _TRUE:
         return GENERIC_CRISIS
-    if key.startswith("safety:"):
-        return "safety"
+    if key.startswith(("safety:", "danger:")):
+        return "danger"
     if key in _CRISIS_VALUES:
         return _CRISIS_VALUES[key]
     raise ValueError(
@@ -342,6 +349,8 @@ def _case_from_row(row: dict[str, Any], columns: dict[str, str], line: int) -> C
         # An empty cell in a crisis column means "no crisis": category columns are blank when there is none.
         crisis=label("crisis", normalise_crisis),
         private_info=label("private_info", lambda v: normalise_bool(v, "private_info")),
+        language=str(get("language")).strip().lower() if get("language") not in (None, "") else None,
+        group=str(get("group")).strip().lower() if get("group") not in (None, "") else None,
     )
 
 

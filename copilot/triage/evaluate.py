@@ -84,21 +84,107 @@ def evaluate_triage(triager: Triager, cases: Sequence[Case], fields: Sequence[st
         if not labelled:
             continue
         scores = classification_scores([g for g, _ in labelled], [p for _, p in labelled])
-        if field == "crisis":
-            crises = [(c, t) for c, t in zip(cases, triages, strict=True)
-                      if c.crisis not in (None, NO_CRISIS)]
-            named = [(c, t) for c, t in crises if c.crisis != GENERIC_CRISIS]
-            if named:
-                right = sum(1 for c, t in named if t.crisis and (t.crisis_reason or "").startswith(str(c.crisis)))
-                scores["category_accuracy"] = round(right / len(named), 4)
-            scores["missed"] = [c.text for c, t in crises if not t.crisis][:20]
-            scores["false_alarms"] = [
-                c.text for c, t in zip(cases, triages, strict=True) if c.crisis == NO_CRISIS and t.crisis
-            ][:20]
         report[field] = scores
+    if any(c.crisis is not None for c in cases):
+        report["crisis_screen"] = crisis_report(cases, triages)
+    report["spam"] = spam_report(cases, triages)
     report["messages_per_s"] = round(len(cases) / seconds, 1) if seconds > 0 else None
     report["embedding_share"] = round(embed_s / seconds, 3) if seconds > 0 else None
     return report
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def crisis_report(cases: Sequence[Case], triages: Sequence[Triage]) -> dict[str, Any]:
+    """The cascade's recall, precision and false-alarm rate per level, and per category, language and group.
+
+    ``recall_any``: gold crises flagged at either level (crisis or possible); ``recall_crisis``: flagged as
+    crisis (escalated). ``false_alarm_*``: the share of calm messages flagged. Every miss and false alarm is
+    listed in full, with the span that fired.
+    """
+    pairs = [(c, t) for c, t in zip(cases, triages, strict=True) if c.crisis is not None]
+    crises = [(c, t) for c, t in pairs if c.crisis != NO_CRISIS]
+    calm = [(c, t) for c, t in pairs if c.crisis == NO_CRISIS]
+
+    def block(crisis_pairs: list[tuple[Case, Triage]], calm_pairs: list[tuple[Case, Triage]]) -> dict[str, Any]:
+        flagged_crisis = sum(1 for _, t in crisis_pairs if t.crisis_level is not None)
+        escalated = sum(1 for _, t in crisis_pairs if t.crisis_level == "crisis")
+        calm_any = sum(1 for _, t in calm_pairs if t.crisis_level is not None)
+        calm_crisis = sum(1 for _, t in calm_pairs if t.crisis_level == "crisis")
+        return {
+            "n_crisis": len(crisis_pairs), "n_calm": len(calm_pairs),
+            "recall_any": _rate(flagged_crisis, len(crisis_pairs)),
+            "recall_crisis": _rate(escalated, len(crisis_pairs)),
+            "precision_any": _rate(flagged_crisis, flagged_crisis + calm_any),
+            "precision_crisis": _rate(escalated, escalated + calm_crisis),
+            "false_alarm_any": _rate(calm_any, len(calm_pairs)),
+            "false_alarm_crisis": _rate(calm_crisis, len(calm_pairs)),
+        }
+
+    def language(case: Case, triage: Triage) -> str:
+        return case.language or triage.language
+
+    report: dict[str, Any] = block(crises, calm)
+    named = [(c, t) for c, t in crises if c.crisis != GENERIC_CRISIS and t.crisis_level is not None]
+    report["category_accuracy"] = _rate(
+        sum(1 for c, t in named if (t.crisis_reason or "").startswith(str(c.crisis))), len(named))
+    report["by_category"] = {
+        category: block([(c, t) for c, t in crises if c.crisis == category], [])
+        for category in sorted({str(c.crisis) for c, _ in crises})
+    }
+    report["by_language"] = {
+        lang: block([(c, t) for c, t in crises if language(c, t) == lang],
+                    [(c, t) for c, t in calm if language(c, t) == lang])
+        for lang in sorted({language(c, t) for c, t in pairs})
+    }
+    groups = sorted({c.group for c, _ in calm if c.group})
+    if groups:
+        report["by_group"] = {g: block([], [(c, t) for c, t in calm if c.group == g]) for g in groups}
+    report["missed"] = [{"text": c.text, "category": c.crisis, "language": language(c, t), "note": t.crisis_note}
+                        for c, t in crises if t.crisis_level is None]
+    report["false_alarms"] = [{"text": c.text, "level": t.crisis_level, "reason": t.crisis_reason,
+                               "span": t.crisis_span, "group": c.group} for c, t in calm if t.crisis_level]
+    report["cleared"] = sum(1 for _, t in pairs if t.crisis_level is None and t.crisis_note)
+    return report
+
+
+def spam_report(cases: Sequence[Case], triages: Sequence[Triage]) -> dict[str, Any]:
+    """How many messages would be filed as spam, and how many of those were real messages.
+
+    A message counts as real when its file labels it with any kind but spam, or as a crisis; in a file with no
+    kind labels every message is taken as real (a customer inbox export).
+    """
+    labelled = any(c.kind is not None for c in cases)
+    real = [(c, t) for c, t in zip(cases, triages, strict=True)
+            if (c.kind not in (None, "spam")) or (c.crisis not in (None, NO_CRISIS)) or not labelled]
+    false_spam = [c.text for c, t in real if t.kind == "spam"]
+    return {
+        "spam_rate": _rate(sum(1 for t in triages if t.kind == "spam"), len(triages)),
+        "n_real": len(real), "false_spam_rate": _rate(len(false_spam), len(real)), "false_spam": false_spam[:50],
+    }
+
+
+def cssrs_report(triager: Triager, users: Sequence[Any]) -> dict[str, Any]:
+    """Recall by Columbia-scale grade on C-SSRS users: a user is flagged when any of their posts is.
+
+    Supportive users write to help others, so their flag rate is a false-alarm rate of sorts, on hard text.
+    """
+    by_grade: dict[str, dict[str, int]] = defaultdict(lambda: {"users": 0, "any": 0, "crisis": 0, "posts": 0,
+                                                                "posts_any": 0})
+    for user in users:
+        triages, _, _ = triage_all(triager, [Inbound(text=p) for p in user.posts if p.strip()])
+        row = by_grade[user.severity]
+        row["users"] += 1
+        row["posts"] += len(triages)
+        row["posts_any"] += sum(1 for t in triages if t.crisis_level)
+        row["any"] += int(any(t.crisis_level for t in triages))
+        row["crisis"] += int(any(t.crisis_level == "crisis" for t in triages))
+    return {grade: {"users": r["users"], "user_recall_any": _rate(r["any"], r["users"]),
+                    "user_recall_crisis": _rate(r["crisis"], r["users"]),
+                    "post_flag_rate": _rate(r["posts_any"], r["posts"])}
+            for grade, r in sorted(by_grade.items())}
 
 
 def split_cases(cases: Sequence[Case], train_fraction: float, seed: int) -> tuple[list[Case], list[Case]]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 # Bump when the feature vector changes: fitted models are cached under a key that includes it.
-FEATURE_VERSION = "lex-5"
+FEATURE_VERSION = "lex-6"
 HASH_FEATURES = 2**17  # hashed word uni- and bigrams: no vocabulary to store, nothing to fit
 
 LEXICAL_NAMES: tuple[str, ...] = (
@@ -44,9 +44,19 @@ _URL_ONLY = re.compile(r"https?://\S+|www\.\S+")
 _LEADING_HANDLES = re.compile(r"^(?:[.\u201c\"]?@\w+[:,]?\s*)+")
 
 
+_MARKUP = re.compile(r"<[^<>]{0,400}>|&(?:[a-z]{2,8}|#\d{1,6});|\[/?[a-z]{1,10}(?:=[^\]]{0,80})?\]", re.IGNORECASE)
+_ODD = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def clean_text(text: str) -> str:
+    """The message without markup (HTML tags, entities, BBCode) or invisible characters: these must not
+    swing the labels."""
+    return re.sub(r"\s+", " ", _MARKUP.sub(" ", _ODD.sub("", text))).strip() or text
+
+
 def embedding_text(text: str) -> str:
     """The text the embedder sees: links and the leading @handles of a reply chain carry no meaning."""
-    cleaned = _LEADING_HANDLES.sub("", _URL_ONLY.sub(" ", text))
+    cleaned = _LEADING_HANDLES.sub("", _URL_ONLY.sub(" ", clean_text(text)))
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     return cleaned or text
 

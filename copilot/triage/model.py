@@ -31,12 +31,13 @@ from copilot.triage.features import (
     FEATURE_VERSION,
     HASH_FEATURES,
     LEXICAL_NAMES,
+    clean_text,
     embedding_text,
     hashed_ngrams,
     lexical_matrix,
 )
 
-HEADS: tuple[str, ...] = ("kind", "sentiment", "crisis", "crisis_category", "private")
+HEADS: tuple[str, ...] = ("kind", "sentiment", "crisis", "crisis_category", "private", "crisis_precision")
 # Per head: regularisation, class balancing, which features it reads, and the weight of the n-gram block.
 # The crisis gate is fitted on the natural mix (balancing the 1:6 seed odds made every angry complaint look
 # like a crisis) with a weak penalty, and its threshold sits low instead, for recall. Crisis heads read
@@ -49,11 +50,18 @@ HEAD_OPTIONS: dict[str, dict[str, Any]] = {
     "crisis_category": {"c": 3.0, "balance": True, "embedding_only": True, "hash_weight": 0.0},
     "private": {"c": 1.0, "balance": True, "embedding_only": False, "hash_weight": 1.0},
 }
+# The precision stage reads the embedding, the screen's cues and the n-grams (the only signal it has in a
+# language the English embedder does not know).
+PRECISION_OPTIONS: dict[str, Any] = {"c": 1.0, "balance": True, "hash_weight": 0.5}
+# Shipped crisis data the precision stage learns from besides the seed set: hand-written crises and
+# near-misses in six languages, at-risk Reddit excerpts (C-SSRS), ordinary urgent BANKING77 questions.
+CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_urgent.jsonl")
+CLEAR_FLOOR, CLEAR_CAP = 0.02, 0.25  # bounds of the calibrated "clear below" probability
 # A team's heads pick regularisation and n-gram weight by 3-fold cross-validation on the team's own data.
 TEAM_GRID_C: tuple[float, ...] = (0.3, 1.0, 3.0)
 TEAM_GRID_HASH: tuple[float, ...] = (0.5, 1.0, 2.0)
 SEED_FILES: tuple[str, ...] = ("triage_seed.jsonl", "triage_banking77.jsonl")
-TRAIN_VERSION = "t8"
+TRAIN_VERSION = "t9"
 GATE_QUANTILE = 0.03
 STRONG_QUANTILE = 0.995
 MIN_TEAM_LABELS = 20  # fewer labels than this for a field: keep the seed head for it
@@ -101,7 +109,7 @@ def featurize(embedder: Embeddings, texts: Sequence[str]) -> tuple[Features, flo
     start = time.perf_counter()
     embedded = as_matrix(embedder, cleaned)
     embed_s = time.perf_counter() - start
-    dense = np.hstack([embedded, lexical_matrix(list(texts))]).astype(np.float32)
+    dense = np.hstack([embedded, lexical_matrix([clean_text(t) for t in texts])]).astype(np.float32)
     return Features(dense=dense, hashed=hashed_ngrams(cleaned)), embed_s
 
 
@@ -246,6 +254,11 @@ class TriageModel:
         return float(self.card.get("crisis_gate", 0.0))
 
     @property
+    def crisis_clear_below(self) -> float:
+        """The precision stage clears a screened message only below this probability."""
+        return float(self.card.get("crisis_clear_below", CLEAR_FLOOR))
+
+    @property
     def crisis_strong_similarity(self) -> float:
         """A similarity to a known crisis that is evidence on its own."""
         return float(self.card.get("crisis_strong_similarity", 1.0))
@@ -307,6 +320,12 @@ def seed_paths() -> list[Path]:
     return [Path(str(base / name)) for name in SEED_FILES]
 
 
+def crisis_paths() -> list[Path]:
+    """The packaged crisis files the precision stage also learns from, and the screen's phrases."""
+    base = resources.files("copilot") / "data"
+    return [Path(str(base / name)) for name in (*CRISIS_FILES, "crisis_screen.yaml")]
+
+
 def seed_cases() -> list[Case]:
     """Every shipped seed case (hand-written messages, plus BANKING77 questions)."""
     cases: list[Case] = []
@@ -318,7 +337,7 @@ def seed_cases() -> list[Case]:
 def seed_key(embedder: Embeddings) -> str:
     """A hash of the seed data, the feature and training versions, and the embedder."""
     digest = hashlib.sha256()
-    for path in seed_paths():
+    for path in [*seed_paths(), *crisis_paths()]:
         digest.update(path.read_bytes())
     digest.update(f"{FEATURE_VERSION}|{TRAIN_VERSION}|{HASH_FEATURES}|{embedder_name(embedder)}".encode())
     return digest.hexdigest()[:16]
@@ -335,23 +354,86 @@ def _card(source: str, embedder: Embeddings, features: Features, stats: dict[str
     return {
         "source": source, "embedder": embedder_name(embedder), "feature_version": FEATURE_VERSION,
         "train_version": TRAIN_VERSION, "dim": int(features.dense.shape[1]), "heads": stats,
-        "crisis_gate": round(gate, 4), "crisis_strong_similarity": round(strong, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra,
+        "crisis_gate": round(gate, 4), "crisis_strong_similarity": round(strong, 4),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra,
     }
 
 
+def precision_features(features: Features, texts: Sequence[str], evidences: Sequence[Any]) -> Features:
+    """The precision stage's input: the embedding and the screen's cues, with the n-grams."""
+    from copilot.triage.crisis import cue_matrix
+
+    dense = np.hstack([features.embedding, cue_matrix(list(texts), list(evidences))]).astype(np.float32)
+    return Features(dense=dense, hashed=features.hashed)
+
+
+def screen_evidence(texts: Sequence[str]) -> list[Any]:
+    """Phrase-screen evidence for training rows (the meaning signals are left out: in-sample they would lie)."""
+    from copilot.triage.crisis import Evidence
+    from copilot.triage.language import detect_language
+    from copilot.triage.screen import load_lexicon
+
+    lexicon = load_lexicon()
+    out = []
+    for text in texts:
+        language = detect_language(text)
+        out.append(Evidence(lexicon.screen(text, language), language, 0.0, 0.0, False, None))
+    return out
+
+
+def fit_precision(embedder: Embeddings, features: Features, cases: Sequence[Case]) -> tuple[LinearHead, float, dict[str, Any]]:
+    """The precision head, fitted on the seed cases plus the shipped crisis files, and the probability below
+    which it may clear a screened message.
+
+    That bound is calibrated for recall: the lowest out-of-fold probability any labelled crisis got (5 folds),
+    halved, within ``CLEAR_FLOOR``..``CLEAR_CAP``; a message below it looks less like a crisis than every
+    crisis the stage has seen.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    extra: list[Case] = []
+    base = resources.files("copilot") / "data"
+    for name in CRISIS_FILES:
+        extra.extend(load_cases(Path(str(base / name))).cases)
+    extra_x, _ = featurize(embedder, [c.text for c in extra])
+    rows = [*cases, *extra]
+    labels_all = head_labels(rows, "crisis")
+    keep = np.asarray([label is not None for label in labels_all], dtype=bool)
+    kept = [c for c, k in zip(rows, keep, strict=True) if k]
+    labels = [label for label in labels_all if label is not None]
+    joined = Features.stack([features, extra_x]).rows(keep)
+    x = precision_features(joined, [c.text for c in kept], screen_evidence([c.text for c in kept]))
+    head = fit_head(x, labels, **PRECISION_OPTIONS)
+    y = np.asarray(labels)
+    oof = np.zeros(len(y), dtype=np.float32)
+    for train, test in StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(x.dense, y):
+        fold = fit_head(x.rows(train), list(y[train]), **PRECISION_OPTIONS)
+        oof[test] = fold.proba(x.rows(test))[:, fold.classes.index("crisis")]
+    positives = oof[y == "crisis"]
+    clear_below = float(np.clip(0.5 * positives.min(), CLEAR_FLOOR, CLEAR_CAP)) if positives.size else CLEAR_FLOOR
+    stats = {"source": "seed+crisis files", "n": len(labels), "classes": dict(Counter(labels)),
+             "clear_below": round(clear_below, 4), "oof_min_positive": round(float(positives.min()), 4)
+             if positives.size else None}
+    return head, clear_below, stats
+
+
 def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, Features]:
-    """Fit every head on the seed set; returns the model and the seed features."""
+    """Fit every head on the seed set (the precision head on the crisis files too); returns the model and
+    the seed features."""
     cases = seed_cases()
     features, _ = featurize(embedder, [c.text for c in cases])
     heads: dict[str, LinearHead] = {}
     stats: dict[str, Any] = {}
     for head in HEADS:
+        if head == "crisis_precision":
+            continue
         x, y, _ = _labelled(features, cases, head)
         heads[head] = fit_head(x, y, **HEAD_OPTIONS[head])
         stats[head] = {"source": "seed", "n": len(y), "classes": dict(Counter(y))}
+    heads["crisis_precision"], clear_below, stats["crisis_precision"] = fit_precision(embedder, features, cases)
     prototypes, gate, strong = crisis_prototypes(features, cases)
-    return TriageModel(heads=heads, card=_card("seed", embedder, features, stats, gate, strong),
-                       prototypes=prototypes), features
+    card = _card("seed", embedder, features, stats, gate, strong, crisis_clear_below=round(clear_below, 4))
+    return TriageModel(heads=heads, card=card, prototypes=prototypes), features
 
 
 def _save_features(path: Path, features: Features) -> None:
@@ -420,6 +502,10 @@ def train_team_model(
     heads: dict[str, LinearHead] = {}
     stats: dict[str, Any] = {}
     for head in HEADS:
+        if head == "crisis_precision":  # the precision stage is calibrated on the shipped crisis data
+            heads[head] = seed_model.heads[head]
+            stats[head] = {"source": "seed"}
+            continue
         options = dict(HEAD_OPTIONS[head])
         crisis_head = head in ("crisis", "crisis_category")
         tx, ty, _ = _labelled(team_x, cases, head)
@@ -441,5 +527,6 @@ def train_team_model(
     else:
         prototypes, gate = seed_model.prototypes, seed_model.crisis_gate
         strong = seed_model.crisis_strong_similarity
-    card = _card(source or "team", embedder, team_x, stats, gate, strong, n_cases=len(cases))
+    card = _card(source or "team", embedder, team_x, stats, gate, strong, n_cases=len(cases),
+                 crisis_clear_below=seed_model.crisis_clear_below)
     return TriageModel(heads=heads, card=card, prototypes=prototypes)

@@ -14,9 +14,18 @@ from langchain_core.embeddings import Embeddings
 from copilot.config import Settings
 from copilot.errors import ConfigError
 from copilot.pii import pii_kinds
+from copilot.triage.crisis import CrisisCall, Evidence, decide, screen_fired
 from copilot.triage.features import explicit_self_harm, hyperbole_cues, private_cue, safety_detail
 from copilot.triage.language import detect_language
-from copilot.triage.model import TEAM_STEM, TriageModel, embedder_name, featurize, load_seed_model
+from copilot.triage.model import (
+    TEAM_STEM,
+    TriageModel,
+    embedder_name,
+    featurize,
+    load_seed_model,
+    precision_features,
+)
+from copilot.triage.screen import Lexicon, load_lexicon
 from copilot.types import Inbound, Triage
 
 # Crisis decision (favours recall: a missed crisis is the worst error).
@@ -72,7 +81,7 @@ class BatchTiming:
 class Triager:
     """Labels messages with an injected LangChain embedder and a fitted ``TriageModel``."""
 
-    def __init__(self, embedder: Embeddings, model: TriageModel) -> None:
+    def __init__(self, embedder: Embeddings, model: TriageModel, lexicon: Lexicon | None = None) -> None:
         expected = model.card.get("embedder")
         actual = embedder_name(embedder)
         if expected and expected != actual:
@@ -82,6 +91,7 @@ class Triager:
             )
         self.embedder = embedder
         self.model = model
+        self.lexicon = lexicon or load_lexicon()
         self.last = BatchTiming()
 
     @property
@@ -112,10 +122,23 @@ class Triager:
         else:
             similarity = np.ones(len(texts), dtype=np.float32)
         private_p = heads["private"].proba(features)
+        languages = [detect_language(t) for t in texts]
+        categories = heads["crisis_category"].classes
+        evidences = []
+        for i, text in enumerate(texts):
+            meaning = decide_crisis(text, float(crisis_p[i]), float(similarity[i]), gate=self.model.crisis_gate,
+                                    strong=self.model.crisis_strong_similarity)
+            category = categories[int(np.argmax(category_p[i]))]
+            evidences.append(Evidence(self.lexicon.screen(text, languages[i]), languages[i], float(crisis_p[i]),
+                                      float(similarity[i]), meaning, _named(category, text)))
+        precision = heads["crisis_precision"]
+        p_real = precision.proba(precision_features(features, texts, evidences))[:, precision.classes.index("crisis")]
+        calls = [decide(t, e, float(p), self.model.crisis_clear_below) if screen_fired(e) or e.screened.cleared_by
+                 else CrisisCall(None, None, None, None, 0.0)
+                 for t, e, p in zip(texts, evidences, p_real, strict=True)]
         results = [
             self._label(m, heads["kind"].classes, kind_p[i], heads["sentiment"].classes, sentiment_p[i],
-                        float(crisis_p[i]), float(similarity[i]), heads["crisis_category"].classes, category_p[i],
-                        heads["private"].classes, private_p[i])
+                        calls[i], languages[i], heads["private"].classes, private_p[i])
             for i, m in enumerate(inbounds)
         ]
         self.last = BatchTiming(n=len(inbounds), embed_s=embed_s, total_s=time.perf_counter() - start)
@@ -123,24 +146,26 @@ class Triager:
 
     def _label(
         self, inbound: Inbound, kind_classes: tuple[str, ...], kind_p: np.ndarray,
-        sentiment_classes: tuple[str, ...], sentiment_p: np.ndarray, p_crisis: float, similarity: float,
-        category_classes: tuple[str, ...], category_p: np.ndarray, private_classes: tuple[str, ...],
-        private_p: np.ndarray,
+        sentiment_classes: tuple[str, ...], sentiment_p: np.ndarray, call: CrisisCall, language: str,
+        private_classes: tuple[str, ...], private_p: np.ndarray,
     ) -> Triage:
         text = inbound.text
-        crisis, crisis_reason = self._crisis(text, p_crisis, similarity, category_classes, category_p)
+        crisis = call.level == "crisis"
+        flagged = call.level is not None
 
         sentiments = dict(zip(sentiment_classes, sentiment_p.tolist(), strict=True))
         sentiment = max(sentiments, key=lambda k: sentiments[k])
         sentiment_score = sentiments.get("positive", 0.0) - sentiments.get("negative", 0.0)
-        if crisis and sentiment_score > -0.3:
+        if flagged and sentiment_score > -0.3:
             sentiment, sentiment_score = "negative", min(sentiment_score, -0.3)
 
         kinds = dict(zip(kind_classes, kind_p.tolist(), strict=True))
         if crisis:
-            kind, confidence = "crisis", p_crisis
+            kind, confidence = "crisis", max(call.p_real, 0.5)
         else:
             kinds.pop("crisis", None)
+            if flagged:
+                kinds.pop("spam", None)  # a possible crisis is never filed away as spam
             total = sum(kinds.values()) or 1.0
             kind = max(kinds, key=lambda k: kinds[k])
             if kind == "spam" and kinds["spam"] / total < SPAM_FLOOR:
@@ -158,29 +183,27 @@ class Triager:
             private_info, private_reason = False, None
 
         priority, score = priority_of(
-            kind, sentiment_score, crisis=crisis, crisis_probability=p_crisis,
+            kind, sentiment_score, crisis=crisis, crisis_probability=call.p_real,
             followers=inbound.author_followers, waiting_minutes=inbound.waiting_minutes, private_info=private_info,
         )
+        if call.level == "possible":  # first in the inbox after the crises: a person decides
+            priority, score = 1, max(score, 89.0)
         return Triage(
             kind=kind, sentiment=sentiment, sentiment_score=round(float(sentiment_score), 3), priority=priority,
-            priority_score=score, crisis=crisis, crisis_reason=crisis_reason, private_info=private_info,
-            private_reason=private_reason, language=detect_language(text), confidence=round(float(confidence), 3),
+            priority_score=score, crisis=crisis, crisis_reason=call.reason if flagged else None,
+            private_info=private_info, private_reason=private_reason, language=language,
+            confidence=round(float(confidence), 3), crisis_level=call.level,
+            crisis_span=call.span if flagged or call.note else None, crisis_note=call.note,
         )
 
-    def _crisis(
-        self, text: str, p_crisis: float, similarity: float, categories: tuple[str, ...], category_p: np.ndarray,
-    ) -> tuple[bool, str | None]:
-        if not decide_crisis(text, p_crisis, similarity, gate=self.model.crisis_gate,
-                             strong=self.model.crisis_strong_similarity):
-            return False, None
-        if explicit_self_harm(text) and p_crisis < CRISIS_THRESHOLD and similarity < self.model.crisis_strong_similarity:
-            category = "self-harm"  # flagged on its words alone: the category head had little to go on
-        else:
-            category = categories[int(np.argmax(category_p))]
-        if category == "safety":
-            detail = safety_detail(text)
-            category = f"safety: {detail}" if detail else "safety"
-        return True, category
+
+def _named(category: str, text: str) -> str:
+    """The crisis head's category in the screen's words ("danger: fire" rather than "danger")."""
+    if category != "danger":
+        return category
+    detail = safety_detail(text)
+    return {"fire/overheating": "danger: fire", "electric shock": "danger: electric",
+            "gas/carbon monoxide": "danger: gas"}.get(detail or "", "danger: medical")
 
 
 def decide_crisis(text: str, p_crisis: float, similarity: float, *, gate: float, strong: float) -> bool:

@@ -1,0 +1,146 @@
+"""The crisis cascade: a recall-first screen, then a precision stage that clears only with high confidence.
+
+1. Screen (``screen.py``): multilingual phrases, strong and weak, over every message; plus the meaning of
+   the message (the seed model's crisis head and its similarity to known crises), which catches English
+   paraphrases the phrases miss.
+2. Precision: a logistic head over the embedding and the screen's cues, fitted on screened messages (the
+   shipped hand-written crises and near-misses, real at-risk Reddit posts graded on the Columbia scale, and
+   ordinary banking questions), gives P(a real crisis | screened).
+3. Levels. ``crisis`` (escalated): a strong phrase with no figure-of-speech cue beside it, or any screened
+   message the precision stage is sure about. ``possible`` (first in the inbox; a person decides): every
+   other screened message, unless the precision stage clears it with high confidence, and always when the
+   message's language is not one the screen knows well. A cleared message keeps a note saying why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from copilot.triage.features import hyperbole_cues
+from copilot.triage.screen import SUPPORTED_LANGUAGES, Lexicon, Screened
+
+# P(real | screened) at or above this makes a weak or meaning-only hit a crisis.
+PROMOTE = 0.90
+# Laughter or a joking emoji beside a strong phrase ("gonna kill myself if this update fails again lol"):
+# not waved away, but a person reads it before anything is sent.
+_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
+                   re.IGNORECASE)
+# Said in earnest: the writer rules out the joke reading.
+_EARNEST = re.compile(r"\b(?:not\s+(?:a\s+)?jok\w*|no\s+joke|not\s+kidding|i\s+mean\s+it|i'?m\s+serious|for\s+real|"
+                      r"seriously|kein\s+witz|no\s+es\s+broma|pas\s+une\s+blague|non\s+e\s+uno\s+scherzo|"
+                      r"nao\s+e\s+brincadeira|to\s+falando\s+serio)\b", re.IGNORECASE)
+
+CUE_NAMES: tuple[str, ...] = (
+    "strong", "weak_only", "categories", "joke", "earnest", "cleared", "hyperbole", "question", "first_person",
+    "supported_language", "length",
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|me|my|myself|mine|yo|me|mi|je|moi|mon|ma|ich|mich|mir|mein|eu|meu|minha|io)\b",
+                           re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CrisisCall:
+    """The cascade's verdict on one message."""
+
+    level: str | None  # "crisis" | "possible" | None
+    reason: str | None  # the category
+    span: str | None  # the customer's words that fired
+    note: str | None  # why possible, or why cleared
+    p_real: float  # the precision stage's P(a real crisis | screened); 0 when nothing fired
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the cascade knows about one message before it decides."""
+
+    screened: Screened
+    language: str
+    p_meaning: float  # the seed crisis head's probability
+    similarity: float  # to the nearest known crisis
+    meaning_fired: bool  # the classifier rule (``decide_crisis``) fired on its own
+    meaning_category: str | None
+
+
+def cues(text: str, evidence: Evidence) -> list[float]:
+    """The screen's cues as numbers for the precision head (see ``CUE_NAMES``)."""
+    s = evidence.screened
+    span_text = " ".join(h.span for h in s.hits) or text
+    return [
+        1.0 if s.strong else 0.0,
+        1.0 if s.fired and not s.strong else 0.0,
+        min(len({h.category for h in s.hits}), 3) / 3.0,
+        1.0 if _JOKE.search(text) else 0.0,
+        1.0 if _EARNEST.search(text) else 0.0,
+        1.0 if s.cleared_by else 0.0,
+        1.0 if hyperbole_cues(text) else 0.0,
+        1.0 if "?" in span_text else 0.0,
+        1.0 if _FIRST_PERSON.search(span_text) else 0.0,
+        1.0 if evidence.language in SUPPORTED_LANGUAGES else 0.0,
+        min(len(text) / 600.0, 1.0),
+    ]
+
+
+def screen_fired(evidence: Evidence) -> bool:
+    """Whether the screen stops this message for a second look."""
+    return evidence.screened.fired or evidence.meaning_fired
+
+
+def decide(text: str, evidence: Evidence, p_real: float, clear_below: float) -> CrisisCall:
+    """The level, category, evidence span and note for one screened (or unscreened) message."""
+    s = evidence.screened
+    if not screen_fired(evidence):
+        if s.cleared_by:
+            kind, words = s.cleared_by[0]
+            return CrisisCall(None, None, None, f"not screened: “{words}” reads as {_CLEAR_WORDS[kind]}", 0.0)
+        return CrisisCall(None, None, None, None, 0.0)
+    best = s.best()
+    if best is not None:
+        reason, span = best.category, best.span
+    else:
+        reason, span = evidence.meaning_category or "self-harm", _first_sentence(text)
+    joke = bool(_JOKE.search(text)) and not _EARNEST.search(text)
+    supported = evidence.language in SUPPORTED_LANGUAGES
+    if s.strong and not joke:
+        if supported:
+            return CrisisCall("crisis", reason, span, None, p_real)
+        return CrisisCall("possible", reason, span,
+                          f"screened in a language the screen does not know well ({evidence.language}): "
+                          "a person decides", p_real)
+    if s.strong:
+        return CrisisCall("possible", reason, span, "a plain statement of danger beside a joke: a person decides",
+                          p_real)
+    if supported and p_real >= PROMOTE and not joke:
+        return CrisisCall("crisis", reason, span, None, p_real)
+    if supported and p_real < clear_below:
+        why = f"cleared (P {p_real:.2f}): reads as an everyday message"
+        if s.cleared_by:
+            kind, words = s.cleared_by[0]
+            why = f"cleared (P {p_real:.2f}): “{words}” reads as {_CLEAR_WORDS[kind]}"
+        return CrisisCall(None, None, span, f"screened for {reason} on “{span}”; {why}", p_real)
+    source = "its words" if best is not None else "its meaning"
+    return CrisisCall("possible", reason, span, f"screened on {source} (P {p_real:.2f}): a person decides",
+                      p_real)
+
+
+_CLEAR_WORDS = {"idiom": "a figure of speech", "urgent": "an everyday urgent problem", "title": "a title or name"}
+_SENTENCE = re.compile(r"[^.!?\n]{3,}[.!?]?")
+
+
+def _first_sentence(text: str) -> str:
+    match = _SENTENCE.search(text)
+    return (match.group(0).strip() if match else text.strip())[:160]
+
+
+def cue_matrix(texts: list[str], evidences: list[Evidence]) -> np.ndarray:
+    """Cues for many messages as a float32 matrix."""
+    if not texts:
+        return np.zeros((0, len(CUE_NAMES)), dtype=np.float32)
+    return np.asarray([cues(t, e) for t, e in zip(texts, evidences, strict=True)], dtype=np.float32)
+
+
+def screen_all(lexicon: Lexicon, texts: list[str], languages: list[str]) -> list[Screened]:
+    """The phrase screen over many messages."""
+    return [lexicon.screen(t, lang) for t, lang in zip(texts, languages, strict=True)]
