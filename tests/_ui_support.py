@@ -32,10 +32,16 @@ _COMPLAINT_WORDS = re.compile(r"flicker|offline|broken|charged twice|fix it|not 
 
 
 class RuleTriager:
-    """A deterministic triager for UI tests (the real one is tested on its own): keywords decide."""
+    """A deterministic triager for UI tests (the real one is tested on its own): keywords decide, unless a
+    test set the labels of a message's exact text in ``overrides``."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, Triage] = {}
 
     def triage(self, inbound: Inbound) -> Triage:
         text = inbound.text
+        if text in self.overrides:
+            return self.overrides[text]
         if _CRISIS_WORDS.search(text):
             return Triage(kind="crisis", sentiment="negative", sentiment_score=-0.8, priority=1,
                           priority_score=96.0, crisis=True, crisis_reason="safety: fire or smoke", confidence=0.9)
@@ -57,6 +63,10 @@ class UiWorld:
     pipeline: Pipeline
     chat: FakeChat
     admin: FirstRun
+
+    @property
+    def triager(self) -> RuleTriager:
+        return self.pipeline.triager  # type: ignore[return-value]
 
 
 def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0, kb: Path = KB) -> UiWorld:

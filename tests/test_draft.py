@@ -132,6 +132,45 @@ def test_safety_crisis_uses_the_safety_message(tmp_path: Path, kb: Path) -> None
     assert draft.text.startswith("Please stop using the product")
 
 
+@pytest.mark.parametrize("reason", ["danger: fire", "safety"])
+def test_a_danger_crisis_uses_the_safety_message(tmp_path: Path, kb: Path, reason: str) -> None:
+    crisis = labels("crisis", crisis=True, crisis_level="crisis", crisis_reason=reason, crisis_span="smoking")
+    pipe, _ = make(tmp_path, kb, [WIFI_OK], crisis)
+    draft = pipe.drafter.draft(Inbound(text="my bulb started smoking", channel="chat"))
+    assert draft.status == "escalated" and draft.text.startswith("Please stop using the product")
+
+
+def test_a_possible_crisis_is_pending_with_the_holding_message_and_a_flag(tmp_path: Path, kb: Path) -> None:
+    maybe = labels(crisis_level="possible", crisis_reason="abuse", crisis_span="he  gets angry\nand I'm scared",
+                   crisis_note="screened on its words (P 0.40): a person decides")
+    pipe, chat = make(tmp_path, kb, [WIFI_OK], maybe)
+    draft = pipe.drafter.draft(Inbound(text="my bulb will not connect and he gets angry and I'm scared",
+                                       channel="twitter", author="@kim"))
+    assert chat.seen == []  # no troubleshooting
+    assert draft.status == "pending" and draft.needs_attention and draft.triage.priority == 2
+    assert draft.text.startswith("@kim We're so sorry. Someone from our team will reach out")
+    assert draft.flags == ("possible crisis: abuse — a person decides (he gets angry and I'm scared)",
+                           "why only possible: screened on its words (P 0.40): a person decides")
+    item = pipe.drafter.submit(draft, by="copilot")
+    assert pipe.queue.get(item.id).status == "pending"
+
+
+def test_a_possible_danger_gets_the_safety_message(tmp_path: Path, kb: Path) -> None:
+    pipe, _ = make(tmp_path, kb, [WIFI_OK], labels(crisis_level="possible", crisis_reason="danger: electric"))
+    draft = pipe.drafter.draft(Inbound(text="it gave me a little tingle lol", channel="chat"))
+    assert draft.status == "pending" and draft.text.startswith("Please stop using the product")
+    assert draft.flags[0] == "possible crisis: danger: electric — a person decides (no span recorded)"
+
+
+def test_a_cleared_message_is_drafted_with_the_screens_note(tmp_path: Path, kb: Path) -> None:
+    cleared = labels(crisis_span="killing me", crisis_note="cleared (P 0.02): “killing me” reads as a figure of speech")
+    pipe, chat = make(tmp_path, kb, [WIFI_OK], cleared)
+    draft = pipe.drafter.draft(Inbound(text=WIFI_MESSAGE + ", it's killing me", channel="twitter"))
+    assert len(chat.seen) == 1 and draft.status == "pending" and not draft.needs_attention
+    assert draft.cited_ids == ("kb-wifi",)
+    assert draft.flags == ("crisis screen cleared: cleared (P 0.02): “killing me” reads as a figure of speech",)
+
+
 def test_private_info_moves_to_dm_and_never_echoes(tmp_path: Path, kb: Path) -> None:
     message = ("refund for order LM-1234567 please, my email is jo@example.com and card 4111 1111 1111 1111, "
                "the refund policy says 5-10 business days")

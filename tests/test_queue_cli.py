@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,29 @@ def test_review_flow_with_json(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert code == 0 and "posted" in out and "pending" in out
     code, out, _ = run(capsys, "queue", "cases", "--json")
     assert sorted(c["status"] for c in json.loads(out)) == ["open", "resolved"]
+
+
+def test_list_and_show_name_crises_and_possible_crises(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    draft = make_draft(40)
+    maybe = replace(draft, triage=replace(draft.triage, crisis_level="possible", crisis_reason="abuse",
+                                          crisis_span="he  hits me", crisis_note="a joke beside it: a person decides"))
+    with open_queue(Settings(data_dir=data_dir)) as queue:
+        ordinary = queue.submit(make_draft(41), by="agent").id
+        item = queue.submit(maybe, by="agent").id
+    code, out, _ = run(capsys, "queue", "list")
+    assert code == 0 and out.count("decide it on its own") == 1
+    lines = out.splitlines()
+    row = next(n for n, line in enumerate(lines) if line.split()[0] == str(item))
+    assert lines[row + 1].strip() == 'possible crisis: abuse ("he hits me"); decide it on its own, never in a batch'
+    code, out, _ = run(capsys, "queue", "show", str(item))
+    assert code == 0 and 'possible crisis: abuse ("he hits me")' in out
+    assert "crisis screen: a joke beside it: a person decides" in out
+    code, out, _ = run(capsys, "queue", "list", "--json")
+    shown = {i["id"]: i for i in json.loads(out)}
+    assert shown[item]["requires_individual_decision"] and not shown[ordinary]["requires_individual_decision"]
+    assert (shown[item]["crisis_level"], shown[item]["crisis_reason"]) == ("possible", "abuse")
+    code, out, _ = run(capsys, "queue", "show", str(ordinary))
+    assert "crisis" not in out
 
 
 @pytest.mark.parametrize(("argv", "reason"), [

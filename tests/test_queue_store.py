@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from _queue_support import make_draft, settings  # noqa: F401 - settings is a fi
 
 from copilot.config import Settings
 from copilot.errors import ConflictError, NotFoundError, PermissionDenied, UserError
-from copilot.queue import OutboxPublisher, open_queue
+from copilot.queue import OutboxPublisher, open_queue, requires_individual_decision
 from copilot.queue.records import TRANSITIONS
 
 
@@ -115,6 +116,41 @@ def test_crisis_is_escalated_and_listed_first(queue) -> None:
         queue.approve(crisis.id, by="rita", version=1)  # a crisis needs a person's words, not an empty draft
     approved = queue.approve(crisis.id, by="rita", version=1, text="We're here for you; a specialist will DM you.")
     assert approved.status == "approved"
+
+
+def test_crises_and_possible_crises_need_an_individual_decision(queue) -> None:
+    def with_triage(n: int, **crisis: object):
+        draft = make_draft(n)
+        return replace(draft, triage=replace(draft.triage, **crisis))
+
+    ordinary = queue.submit(make_draft(30), by="alice")
+    maybe = queue.submit(with_triage(31, crisis_level="possible", crisis_reason="abuse", crisis_span="he hits me"),
+                         by="alice")
+    crisis = queue.submit(with_triage(32, crisis=True, crisis_level="crisis", crisis_reason="self-harm"), by="alice")
+    cleared = queue.submit(with_triage(33, crisis_span="killing me", crisis_note="cleared: a figure of speech"),
+                           by="alice")
+    legacy = queue.submit(make_draft(34, crisis=True), by="alice")  # stored before levels: only the flag
+    assert maybe.status == "pending" and crisis.status == "escalated" and legacy.status == "escalated"
+    assert [requires_individual_decision(i) for i in (ordinary, maybe, crisis, cleared, legacy)] == [
+        False, True, True, False, True]
+    stored = queue.get(maybe.id)
+    assert (stored.crisis_level, stored.crisis_reason, stored.crisis_span) == ("possible", "abuse", "he hits me")
+    assert queue.get_case(maybe.case_id).crisis_level == "possible"
+    assert stored.to_dict()["crisis_level"] == "possible" and legacy.crisis_level == "crisis"
+    assert cleared.crisis_level is None and cleared.crisis_note == "cleared: a figure of speech"
+
+
+def test_spam_is_recorded_as_a_case_with_nothing_to_approve(queue) -> None:
+    draft = make_draft(35, status="skipped", text="", inbound_id="tweet-spam")
+    draft = replace(draft, triage=replace(draft.triage, kind="spam"))
+    case = queue.record_spam(draft, by="alice")
+    assert case.status == "open" and case.triage["kind"] == "spam" and case.text.startswith("My router")
+    assert queue.record_spam(draft, by="alice").id == case.id  # the same message stays one case
+    assert queue.list_items(status="all") == []
+    with pytest.raises(UserError, match="skipped as spam"):
+        queue.record_spam(make_draft(36), by="alice")
+    with pytest.raises(UserError, match="pending or escalated"):
+        queue.submit(draft, by="alice")  # a skipped draft never becomes an item
 
 
 def test_list_filters_and_validation(queue) -> None:

@@ -10,6 +10,8 @@ import pytest
 from _ui_support import AGENT, COMPLAINT, CRISIS, KB, REVIEWER, REWRITE, UiWorld, make_world
 
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
+from copilot.queue import requires_individual_decision
+from copilot.types import Triage
 from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
 from copilot.ui import render
@@ -425,3 +427,123 @@ def test_the_app_builds_and_hides_unexpected_errors(world: UiWorld) -> None:
     assert message_of(UserError("the message is empty")) == "the message is empty"
     hidden = message_of(RuntimeError("secret internals at /srv/x.py line 3"))
     assert "secret" not in hidden and "RuntimeError" in hidden
+
+
+# Crisis levels and spam --------------------------------------------------------------------------------
+
+POSSIBLE = "Honestly some days I don't see the point of going on. Anyway the hub is offline again."
+POSSIBLE_SPAN = "I don't see the point of going on"
+CLEARED = COMPLAINT + " and honestly it's killing me"
+CLEARED_NOTE = "screened for self-harm on “killing me”; cleared (P 0.03): “killing me” reads as a figure of speech"
+SPAM = "FREE followers!!! 10k for $5, visit cheap-followers.example now"
+HOLDING = ("We're so sorry you're going through this. A member of our team will reach out to you personally. If "
+           "your life is in danger, please call your local emergency number or a crisis line now.")
+
+
+def label(world: UiWorld, text: str, kind: str = "complaint", *, priority: int = 3, **crisis: object) -> None:
+    """Have the test triager give ``text`` these labels (what the real triager would have said)."""
+    world.triager.overrides[text] = Triage(
+        kind=kind, sentiment="negative", sentiment_score=-0.6, priority=priority, priority_score=90.0 - 20 * priority,
+        confidence=0.8, **crisis)  # type: ignore[arg-type]
+
+
+def possible(world: UiWorld, reason: str = "self-harm") -> None:
+    label(world, POSSIBLE, crisis_level="possible", crisis_reason=reason, crisis_span=POSSIBLE_SPAN,
+          crisis_note="screened on its words (P 0.55): a person decides")
+
+
+def test_the_inbox_puts_crises_then_possible_crises_then_the_rest(fresh: UiWorld) -> None:
+    calm = submitted(fresh)  # P2 and waiting longest: first among the rest
+    question = submitted(fresh, "How do I set a schedule for the porch light?")
+    possible(fresh)
+    maybe = submitted(fresh, POSSIBLE)  # P3: still above every ordinary case
+    label(fresh, CRISIS, "crisis", priority=1, crisis=True, crisis_level="crisis", crisis_reason="danger: fire",
+          crisis_span="started smoking")
+    crisis = submitted(fresh, CRISIS)
+    assert crisis.status == "escalated" and maybe.status == "pending"
+    rows = h.inbox(fresh.pipeline, AGENT)
+    assert [r.case_id for r in rows] == [crisis.case_id, maybe.case_id, calm.case_id, question.case_id]
+    assert [r.crisis_level for r in rows] == ["crisis", "possible", None, None]
+    assert rows[1].crisis_reason == "self-harm" and rows[1].crisis_span == POSSIBLE_SPAN and not rows[1].crisis
+    marks = [row[0] for row in render.inbox_rows(rows)]
+    assert marks == ["⚠ CRISIS · danger: fire", "possible crisis · self-harm", "", ""]
+    assert render.case_choices(rows)[1][0].startswith(f"possible crisis · self-harm · #{maybe.case_id} ")
+
+
+def test_a_possible_crisis_stays_pending_with_the_holding_message_for_a_person(fresh: UiWorld) -> None:
+    possible(fresh)
+    calls = len(fresh.chat.seen)
+    result = h.draft_reply(fresh.pipeline, AGENT, POSSIBLE, "twitter", "@kim")
+    draft = result.draft
+    assert len(fresh.chat.seen) == calls  # no troubleshooting generated for it
+    assert draft.status == "pending" and draft.needs_attention
+    assert draft.text == f"@kim {HOLDING}"
+    assert draft.flags[0] == f"possible crisis: self-harm — a person decides ({POSSIBLE_SPAN})"
+    assert draft.cited_ids == ("kb-crisis-policy",)
+    badges = render.triage_html(draft.triage)
+    assert "possible crisis · self-harm" in badges and POSSIBLE_SPAN.replace("'", "&#x27;") in badges
+    assert "a person decides" in badges and "POSSIBLE CRISIS" in render.draft_status_html(draft)
+    item = h.submit_reply(fresh.pipeline, AGENT, draft, draft.text)
+    assert item.status == "pending"  # not escalated: it waits for a person, first in the inbox
+    assert (item.crisis_level, item.crisis_reason, item.crisis_span) == ("possible", "self-harm", POSSIBLE_SPAN)
+    assert requires_individual_decision(item)
+    assert "possible crisis" in render.review_rows([item])[0][0]
+    assert "possible crisis · self-harm" in render.detail_html(h.review_detail(fresh.pipeline, REVIEWER, item.id))
+
+
+def test_a_possible_danger_gets_the_safety_holding_message(fresh: UiWorld) -> None:
+    possible(fresh, "danger: electric")
+    draft = h.draft_reply(fresh.pipeline, AGENT, POSSIBLE, "email").draft
+    assert draft.status == "pending" and draft.text.startswith("Please stop using it now and unplug it")
+
+
+def test_a_cleared_message_drafts_normally_and_says_why_it_was_cleared(fresh: UiWorld) -> None:
+    label(fresh, CLEARED, priority=2, crisis_span="killing me", crisis_note=CLEARED_NOTE)
+    result = h.draft_reply(fresh.pipeline, AGENT, CLEARED, "twitter", "@dana_k")
+    draft = result.draft
+    assert draft.status == "pending" and not draft.needs_attention
+    assert "dimmer" in draft.text and draft.cited_ids == ("kb-fix-bulb-flicker-dimmer",)
+    assert f"crisis screen cleared: {CLEARED_NOTE}" in draft.flags
+    badges = render.triage_html(draft.triage)
+    assert "crisis screen: cleared" in badges and "Cleared by the crisis screen" in badges
+    assert "possible crisis" not in badges and "CRISIS" not in badges
+    item = h.submit_reply(fresh.pipeline, AGENT, draft, draft.text)
+    assert item.crisis_level is None and item.crisis_note == CLEARED_NOTE
+    assert not requires_individual_decision(item)
+    assert h.inbox(fresh.pipeline, AGENT)[0].crisis_level is None
+
+
+def test_spam_is_kept_as_a_case_seen_only_under_the_spam_filter(fresh: UiWorld) -> None:
+    calm = submitted(fresh)
+    label(fresh, SPAM, "spam", priority=4)
+    result = h.draft_reply(fresh.pipeline, AGENT, SPAM, "twitter", "@deals4u")
+    assert result.draft.status == "skipped" and result.draft.text == "" and result.spam_case_id is not None
+    assert "Spam filter" in render.draft_status_html(result.draft, spam_case=result.spam_case_id)
+    again = h.draft_reply(fresh.pipeline, AGENT, SPAM, "twitter", "@deals4u", inbound_id=result.inbound_id)
+    assert again.spam_case_id == result.spam_case_id  # the same message is one case
+    assert [r.case_id for r in h.inbox(fresh.pipeline, AGENT)] == [calm.case_id]
+    spam = h.inbox(fresh.pipeline, AGENT, show="spam")
+    assert [(r.case_id, r.spam, r.item_id) for r in spam] == [(result.spam_case_id, True, None)]
+    assert render.inbox_rows(spam)[0][0] == "spam"
+    assert {r.case_id for r in h.inbox(fresh.pipeline, AGENT, show="all")} == {calm.case_id, result.spam_case_id}
+    with pytest.raises(UserError, match="unknown inbox filter"):
+        h.inbox(fresh.pipeline, AGENT, show="junk")
+    assert not any(i.case_id == result.spam_case_id for i in fresh.pipeline.queue.list_items(status="all"))
+
+
+def test_a_real_customer_marked_as_spam_is_answered_only_by_a_person(fresh: UiWorld) -> None:
+    label(fresh, SPAM, "spam", priority=4)
+    result = h.draft_reply(fresh.pipeline, AGENT, SPAM, "twitter", "@deals4u")
+    view = h.open_case(fresh.pipeline, AGENT, result.spam_case_id)
+    assert view.case.text == SPAM and view.items == ()
+    with pytest.raises(UserError, match="write the reply yourself"):
+        h.submit_reply(fresh.pipeline, AGENT, result.draft, "  ")
+    written = "@deals4u Sorry, our filter took you for spam. What can we help with?"
+    item = h.submit_reply(fresh.pipeline, AGENT, result.draft, written)
+    assert item.status == "pending" and item.text == written and item.case_id == result.spam_case_id
+    assert item.draft["needs_attention"] and any("written by alice" in f for f in item.draft["flags"])
+    assert [r.case_id for r in h.inbox(fresh.pipeline, AGENT)] == [item.case_id]  # back among the cases
+    assert h.inbox(fresh.pipeline, AGENT, show="spam") == []
+    assert h.publish(fresh.pipeline, REVIEWER).posted == ()  # nothing goes out before a reviewer approves
+    approved = h.approve(fresh.pipeline, REVIEWER, item.id, item.version)
+    assert approved.status == "approved" and approved.approved_by == REVIEWER
