@@ -251,10 +251,10 @@ def _eval_cssrs(args: argparse.Namespace) -> int:
 
 
 def _crisis_text(c: dict[str, Any]) -> list[str]:
-    lines = [f"crisis screen  recall (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}  "
+    lines = [(f"crisis screen  recall (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}  "
              f"false alarms: any {c['false_alarm_any']}  crisis {c['false_alarm_crisis']}  "
              f"precision: any {c['precision_any']}  crisis {c['precision_crisis']}  "
-             f"({c['n_crisis']} crises, {c['n_calm']} calm; {c['cleared']} screened and cleared)"]
+             f"({c['n_crisis']} crises, {c['n_calm']} calm; {c['cleared']} screened and cleared)")]
     for name in ("by_category", "by_language", "by_group"):
         for key, b in (c.get(name) or {}).items():
             lines.append(f"  {name[3:]:<8} {key:<18} crises {b['n_crisis']:>3} recall {b['recall_any']}  "
