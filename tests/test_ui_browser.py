@@ -226,6 +226,65 @@ def test_a_crisis_shows_as_escalated_and_tops_the_inbox(app: tuple[str, UiWorld]
     s.shot("07-inbox-crisis-first")
 
 
+POSSIBLE = "Some days I don't see the point of going on. Anyway the hub is offline again."
+POSSIBLE_SPAN = "I don't see the point of going on"
+SPAM = "FREE followers!!! 10k for $5 at cheap-followers.example"
+
+
+@pytest.fixture(scope="module")
+def triaged_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+    """An app whose inbox holds an ordinary complaint, a possible crisis and a message triaged as spam."""
+    from copilot.types import Triage
+    from copilot.ui import handlers as h
+    from copilot.ui.app import launch
+
+    world = make_world(tmp_path_factory.mktemp("ui-triaged"))
+    overrides = world.triager.overrides
+    overrides[POSSIBLE] = Triage(kind="complaint", sentiment="negative", sentiment_score=-0.7, priority=3,
+                                 priority_score=40.0, crisis_level="possible", crisis_reason="self-harm",
+                                 crisis_span=POSSIBLE_SPAN, crisis_note="screened on its words: a person decides")
+    overrides[SPAM] = Triage(kind="spam", sentiment="neutral", sentiment_score=0.0, priority=4, priority_score=5.0)
+    for text, author in ((COMPLAINT, "@dana_k"), (POSSIBLE, "@kim")):
+        draft = h.draft_reply(world.pipeline, AGENT, text, "twitter", author).draft
+        h.submit_reply(world.pipeline, AGENT, draft, draft.text)
+    h.draft_reply(world.pipeline, AGENT, SPAM, "twitter", "@deals4u")
+    port = free_port()
+    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", world
+    finally:
+        demo.close()
+
+
+def test_a_possible_crisis_is_listed_first_and_spam_only_under_its_filter(
+        triaged_app: tuple[str, UiWorld], browser: Any) -> None:
+    url, _world = triaged_app
+    s = Session(browser, url)
+    try:
+        page = s.login(AGENT, AGENT_PW)
+        # The table's data rows (its hidden <tbody> is a row of sample cells for measuring column widths).
+        rows = page.locator('#inbox-table [role="row"][data-index]')
+        expect(rows).to_have_count(2)  # the complaint (P2) and the possible crisis (P3); spam is set aside
+        expect(rows.first).to_contain_text("possible crisis · self-harm")
+        expect(rows.first).to_contain_text("@kim")
+        expect(rows.nth(1)).to_contain_text("@dana_k")
+        expect(page.locator("#inbox-table")).not_to_contain_text("cheap-followers")
+        s.shot("13-inbox-possible-crisis-first")
+        pick(page, "#inbox-filter", "Spam")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("cheap-followers")
+        expect(rows.first).to_contain_text("@deals4u")
+        s.shot("14-inbox-spam")
+        pick(page, "#inbox-filter", "Cases")
+        expect(rows.first).to_contain_text("possible crisis · self-harm")
+        pick(page, "#case-pick", re.compile(r"^possible crisis · self-harm · #"))
+        page.locator("#case-open").click()
+        expect(page.locator("#triage")).to_contain_text("possible crisis · self-harm")
+        expect(page.locator("#triage")).to_contain_text(POSSIBLE_SPAN)
+    finally:
+        s.close()
+
+
 def test_an_agent_cannot_approve_even_by_calling_the_server(app: tuple[str, UiWorld]) -> None:
     """The approve endpoint itself refuses an agent: the role check is on the server, not in the layout."""
     from copilot.ui import handlers as h
