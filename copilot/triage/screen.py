@@ -107,7 +107,7 @@ class Lexicon:
         """Every crisis phrase in ``text`` once the idioms, ordinary problems and titles are blanked.
 
         Strong phrases of every language run on every message (a message's language is a guess); weak ones
-        only in the message's own language, or all of them when that language is not one of the supported six.
+        of English on English messages, and of every language on the others.
         A weak hit inside a short quoted, capitalised phrase (a title: 'Death on the Nile') is dropped.
         """
         folded = fold(text)
@@ -120,7 +120,9 @@ class Lexicon:
                     chars[m.start():m.end()] = " " * (m.end() - m.start())
         masked = "".join(chars)
         titles = _quoted_titles(text, folded)
-        every_language = language not in SUPPORTED_LANGUAGES
+        # English messages get English weak phrases only ("brand" is German for fire); any other message gets
+        # the weak phrases of all six languages, since a short message's language is a guess.
+        every_language = language != "en"
         hits: list[Hit] = []
         seen: set[tuple[str, int]] = set()
         for p in self.patterns:
