@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     # Brand
     brand_name: str = "Lumio"
     agent_signature: str = "The Lumio Support Team"
+    # A team's own crisis-screen phrases (same shape as copilot/data/crisis_screen.yaml), added to the shipped ones.
+    crisis_screen: str | None = None
 
     channels: dict[str, ChannelProfile] = Field(default_factory=_default_channels)
 

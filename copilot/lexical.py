@@ -13,12 +13,7 @@ from scipy import sparse
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # Short English stopword list: the words that carry no topic.
 STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does doing for from had has have having he her
-    here hers him his how i if in into is it its itself just me my myself no nor not now of off on once only
-    or other our ours out over own same she should so some such than that the their theirs them then there
-    these they this those through to too under until up very was we were what when where which while who whom
-    why will with would you your yours yourself yourselves am im i'm ive i've dont don't cant can't get got
-    please hi hello hey thanks thank also any anyone anything really still""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "being", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "am", "im", "i'm", "ive", "i've", "dont", "don't", "cant", "can't", "get", "got", "please", "hi", "hello", "hey", "thanks", "thank", "also", "any", "anyone", "anything", "really", "still"]
 )
 
 

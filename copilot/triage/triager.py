@@ -235,6 +235,7 @@ def build_triager(settings: Settings, embedder: Embeddings | None = None) -> Tri
 
         embedder = build_embedder(settings)
     folder = triage_dir(settings)
+    lexicon = load_lexicon(settings.crisis_screen)
     if (folder / f"{TEAM_STEM}.npz").exists():
-        return Triager(embedder, TriageModel.load(folder, TEAM_STEM))
-    return Triager(embedder, load_seed_model(folder, embedder))
+        return Triager(embedder, TriageModel.load(folder, TEAM_STEM), lexicon)
+    return Triager(embedder, load_seed_model(folder, embedder), lexicon)
