@@ -195,3 +195,20 @@ def test_nothing_fired_is_no_crisis() -> None:
     text = "Where is my order? It has been two weeks."
     call = decide(text, _evidence(text), p_real=0.0, clear_below=0.05)
     assert (call.level, call.reason, call.note) == (None, None, None)
+
+
+def test_gate_every_shipped_crisis_still_fires_and_few_idioms_fire_strongly() -> None:
+    """A regression gate on the phrases: editing the lexicon must not lose a labelled crisis (strict), and
+    plain statements must stay rare among the shipped figures of speech."""
+    import json
+    from importlib import resources
+
+    path = resources.files("copilot") / "data" / "triage_crisis.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    crises = [r for r in rows if r["crisis"] != "none"]
+    idioms = [r for r in rows if r["group"] == "hyperbole"]
+    missed = [r["text"] for r in crises if not LEXICON.screen(r["text"], detect_language(r["text"])).fired]
+    strong_idioms = [r["text"] for r in idioms if LEXICON.screen(r["text"], detect_language(r["text"])).strong]
+    assert len(crises) >= 200 and len(idioms) >= 100
+    assert missed == []
+    assert len(strong_idioms) / len(idioms) <= 0.05, strong_idioms
