@@ -28,10 +28,10 @@ def triager() -> Triager:
 CRISES = [
     ("I don't think I can keep going like this, I want everything to stop", "self-harm"),
     ("Tonight I'm going to end it, I've made my decision", "self-harm"),
-    ("My partner threatened me with a knife last night", "abuse or violence"),
-    ("The hub is melting and there's black smoke coming out", "safety: fire/overheating"),
-    ("I got a shock from the light switch and my arm is numb", "safety: electric shock"),
-    ("Sad to share that our longtime member Paul passed away last night", "death in the community"),
+    ("My partner threatened me with a knife last night", "abuse"),
+    ("The hub is melting and there's black smoke coming out", "danger: fire"),
+    ("I got a shock from the light switch and my arm is numb", "danger: electric"),
+    ("Sad to share that our longtime member Paul passed away last night", "death of a member"),
     ("Someone in your community chat is asking my 11 year old for pictures", "child at risk"),
 ]
 NOT_CRISES = [
@@ -55,9 +55,12 @@ def test_the_issue_examples(triager: Triager) -> None:
 @pytest.mark.parametrize(("text", "reason"), CRISES)
 def test_crises_are_caught_with_their_category(triager: Triager, text: str, reason: str) -> None:
     label = triager.triage(Inbound(text=text))
-    assert label.crisis, text
+    assert label.crisis_level in ("crisis", "possible"), text
     assert label.crisis_reason == reason
-    assert label.kind == "crisis" and label.priority == 1
+    assert label.crisis_span
+    assert label.priority == 1
+    if label.crisis_level == "crisis":
+        assert label.crisis and label.kind == "crisis"
 
 
 def test_figures_of_speech_and_safety_questions_are_not_crises(triager: Triager) -> None:
