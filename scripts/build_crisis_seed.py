@@ -9,7 +9,7 @@ Writes, under copilot/data/:
   the post's opening when nothing fires.
 - triage_banking77_urgent.jsonl: BANKING77 train questions (CC BY 4.0) of the urgent-but-ordinary intents
   (stolen or lost card and phone, swallowed or compromised card, account termination...), up to 30 per
-  intent, from the training half only (even row numbers; the odd rows are held out for evaluation).
+  intent, and up to 10 of every other intent (ordinary questions), from the training half only (even row numbers; the odd rows are held out for evaluation).
 """
 
 from __future__ import annotations
@@ -56,13 +56,13 @@ def main(shared: Path) -> None:
     with (shared / "banking77" / "train.csv").open(encoding="utf-8") as handle:
         for i, record in enumerate(csv.DictReader(handle)):
             intent = record["category"]
-            if i % 2 or intent not in URGENT_INTENTS or per_intent.get(intent, 0) >= 30:
+            if i % 2 or per_intent.get(intent, 0) >= (30 if intent in URGENT_INTENTS else 10):
                 continue
             per_intent[intent] = per_intent.get(intent, 0) + 1
             urgent.append({"id": f"b77-{i}", "text": record["text"], "crisis": "none", "source": intent})
     with (out / "triage_banking77_urgent.jsonl").open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in urgent)
-    print(f"{len(rows)} C-SSRS excerpts, {len(urgent)} BANKING77 urgent questions")
+    print(f"{len(rows)} C-SSRS excerpts, {len(urgent)} BANKING77 questions")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ from copilot.triage.model import (
     TriageModel,
     choose_options,
     featurize,
+    precision_features,
+    screen_evidence,
     seed_cases,
 )
 from copilot.triage.triager import Triager, decide_crisis, priority_of
@@ -81,9 +83,10 @@ def test_plain_self_harm_is_a_crisis_with_its_reason(triager: Triager) -> None:
 def test_known_crises_are_flagged_by_category(triager: Triager) -> None:
     crises = [c for c in seed_cases() if c.crisis not in (None, "none")]
     labels = triager.triage_batch([c.inbound for c in crises])
-    assert np.mean([t.crisis for t in labels]) > 0.8  # a bag of hashed words, not meaning
+    assert np.mean([t.crisis_level is not None for t in labels]) > 0.97  # recall first: crisis or possible
+    assert np.mean([t.crisis for t in labels]) > 0.6  # a bag of hashed words, not meaning
     right = [t.crisis_reason.startswith(str(c.crisis)) for c, t in zip(crises, labels, strict=True) if t.crisis_reason]
-    assert np.mean(right) > 0.9
+    assert np.mean(right) > 0.8
 
 
 @pytest.mark.parametrize(
@@ -107,7 +110,8 @@ def test_crisis_decision_rule(text: str, p_crisis: float, similarity: float, exp
 
 def test_safety_reason_names_the_hazard(triager: Triager) -> None:
     label = triager.triage(Inbound(text="My Lumio bulb started smoking and there's a burning smell in the bedroom"))
-    assert label.crisis and label.crisis_reason == "safety: fire/overheating"
+    assert label.crisis and label.crisis_reason == "danger: fire"
+    assert label.crisis_span and "smoking" in label.crisis_span
 
 
 def test_cue_helpers() -> None:
@@ -214,9 +218,13 @@ def test_save_and_load_round_trip(tmp_path: Path, triager: Triager) -> None:
     model = triager.model
     model.save(tmp_path, "copy")
     loaded = TriageModel.load(tmp_path, "copy")
-    features, _ = featurize(HashEmbeddings(), ["my hub is broken", "thanks a lot!"])
+    texts = ["my hub is broken", "thanks a lot!"]
+    features, _ = featurize(HashEmbeddings(), texts)
+    precision = precision_features(features, texts, screen_evidence(texts))
     for name, head in model.heads.items():
-        np.testing.assert_allclose(head.proba(features), loaded.heads[name].proba(features), rtol=1e-5)
+        x = precision if name == "crisis_precision" else features
+        np.testing.assert_allclose(head.proba(x), loaded.heads[name].proba(x), rtol=1e-5)
+    assert loaded.crisis_clear_below == model.crisis_clear_below
     assert loaded.card == json.loads(json.dumps(model.card))
     assert not list(tmp_path.glob(".*tmp*"))
 
@@ -299,7 +307,11 @@ def test_evaluate_reports_each_labelled_field(triager: Triager) -> None:
         assert 0.0 <= report[field]["accuracy"] <= 1.0 and 0.0 <= report[field]["macro_f1"] <= 1.0
         assert sum(v["support"] for v in report[field]["per_class"].values()) == report[field]["n"]
     assert set(report["crisis"]["per_class"]) == {"crisis", "none"}
-    assert "category_accuracy" in report["crisis"] and isinstance(report["crisis"]["missed"], list)
+    screen = report["crisis_screen"]
+    assert "category_accuracy" in screen and isinstance(screen["missed"], list)
+    assert screen["n_crisis"] == sum(1 for c in case_set.cases if c.crisis not in (None, "none"))
+    assert 0.0 <= screen["recall_any"] <= 1.0 and screen["recall_crisis"] <= screen["recall_any"]
+    assert set(screen["by_language"]) and "spam_rate" in report["spam"]
     assert report["messages_per_s"] > 0 and 0.0 <= report["embedding_share"] <= 1.0
 
 

@@ -143,7 +143,11 @@ def test_normalisers() -> None:
     assert normalise_kind("Spam/Abuse") == "spam"
     assert normalise_kind("industry_conversation") == "conversation"
     assert normalise_crisis(True) == "crisis"
-    assert normalise_crisis("safety: fire/overheating") == "safety"
+    assert normalise_crisis("safety: fire/overheating") == "danger"
+    assert normalise_crisis("danger: gas") == "danger"
+    assert normalise_crisis("abuse or violence") == "abuse"
+    assert normalise_crisis("death in the community") == "death of a member"
+    assert normalise_crisis("Overdose") == "overdose"
     assert normalise_crisis("Child at risk") == "child at risk"
 
 

@@ -78,3 +78,16 @@ def test_everyday_labels(triager: Triager) -> None:
     assert (praise.kind, praise.sentiment) == ("praise", "positive")
     billing = triager.triage(Inbound(text="You charged my card twice for the same bulb, order LM-66120"))
     assert billing.private_info and billing.sentiment == "negative"
+
+
+def test_gate_the_cascade_flags_every_shipped_crisis(triager: Triager) -> None:
+    """Strict: every labelled crisis the product ships with is flagged, crisis or possible (recall first)."""
+    import json
+    from importlib import resources
+
+    path = resources.files("copilot") / "data" / "triage_crisis.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    crises = [r for r in rows if r["crisis"] != "none"]
+    labels = triager.triage_batch([Inbound(text=r["text"]) for r in crises])
+    missed = [r["text"] for r, label in zip(crises, labels, strict=True) if label.crisis_level is None]
+    assert missed == []

@@ -62,6 +62,7 @@ class Evidence:
     similarity: float  # to the nearest known crisis
     meaning_fired: bool  # the classifier rule (``decide_crisis``) fired on its own
     meaning_category: str | None
+    meaning_span: str | None = None  # the sentence that read as a crisis, when one sentence did
 
 
 def cues(text: str, evidence: Evidence) -> list[float]:
@@ -100,7 +101,7 @@ def decide(text: str, evidence: Evidence, p_real: float, clear_below: float) -> 
     if best is not None:
         reason, span = best.category, best.span
     else:
-        reason, span = evidence.meaning_category or "self-harm", _first_sentence(text)
+        reason, span = evidence.meaning_category or "self-harm", evidence.meaning_span or _first_sentence(text)
     joke = bool(_JOKE.search(text)) and not _EARNEST.search(text)
     supported = evidence.language in SUPPORTED_LANGUAGES
     if s.strong and not joke:

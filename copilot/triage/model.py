@@ -381,9 +381,24 @@ def screen_evidence(texts: Sequence[str]) -> list[Any]:
     return out
 
 
-def fit_precision(embedder: Embeddings, features: Features, cases: Sequence[Case]) -> tuple[LinearHead, float, dict[str, Any]]:
-    """The precision head, fitted on the seed cases plus the shipped crisis files, and the probability below
-    which it may clear a screened message.
+def crisis_cases() -> list[Case]:
+    """The shipped crisis files' cases (hand-written inbox crises and near-misses, C-SSRS, BANKING77 urgent)."""
+    base = resources.files("copilot") / "data"
+    cases: list[Case] = []
+    for name in CRISIS_FILES:
+        cases.extend(load_cases(Path(str(base / name))).cases)
+    return cases
+
+
+def _english(case: Case) -> bool:
+    from copilot.triage.language import detect_language
+
+    return (case.language or detect_language(case.text)) == "en"
+
+
+def fit_precision(features: Features, rows: Sequence[Case]) -> tuple[LinearHead, float, dict[str, Any]]:
+    """The precision head, fitted on ``rows`` (the seed cases and the shipped crisis files), and the
+    probability below which it may clear a screened message.
 
     That bound is calibrated for recall: the lowest out-of-fold probability any labelled crisis got (5 folds),
     halved, within ``CLEAR_FLOOR``..``CLEAR_CAP``; a message below it looks less like a crisis than every
@@ -391,17 +406,11 @@ def fit_precision(embedder: Embeddings, features: Features, cases: Sequence[Case
     """
     from sklearn.model_selection import StratifiedKFold
 
-    extra: list[Case] = []
-    base = resources.files("copilot") / "data"
-    for name in CRISIS_FILES:
-        extra.extend(load_cases(Path(str(base / name))).cases)
-    extra_x, _ = featurize(embedder, [c.text for c in extra])
-    rows = [*cases, *extra]
     labels_all = head_labels(rows, "crisis")
     keep = np.asarray([label is not None for label in labels_all], dtype=bool)
     kept = [c for c, k in zip(rows, keep, strict=True) if k]
     labels = [label for label in labels_all if label is not None]
-    joined = Features.stack([features, extra_x]).rows(keep)
+    joined = features.rows(keep)
     x = precision_features(joined, [c.text for c in kept], screen_evidence([c.text for c in kept]))
     head = fit_head(x, labels, **PRECISION_OPTIONS)
     y = np.asarray(labels)
@@ -422,16 +431,26 @@ def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, Features]:
     the seed features."""
     cases = seed_cases()
     features, _ = featurize(embedder, [c.text for c in cases])
+    extra = crisis_cases()
+    extra_x, _ = featurize(embedder, [c.text for c in extra])
+    # The meaning heads and the prototypes learn from the English crisis rows too (the embedder is English:
+    # other languages would only teach it that Spanish looks like a crisis).
+    english = np.asarray([_english(c) for c in extra], dtype=bool)
+    meaning_cases = [*cases, *(c for c, keep in zip(extra, english, strict=True) if keep)]
+    meaning_x = Features.stack([features, extra_x.rows(english)])
     heads: dict[str, LinearHead] = {}
     stats: dict[str, Any] = {}
     for head in HEADS:
         if head == "crisis_precision":
             continue
-        x, y, _ = _labelled(features, cases, head)
+        head_cases, head_x = (meaning_cases, meaning_x) if head in ("crisis", "crisis_category") else (cases, features)
+        x, y, _ = _labelled(head_x, head_cases, head)
         heads[head] = fit_head(x, y, **HEAD_OPTIONS[head])
-        stats[head] = {"source": "seed", "n": len(y), "classes": dict(Counter(y))}
-    heads["crisis_precision"], clear_below, stats["crisis_precision"] = fit_precision(embedder, features, cases)
-    prototypes, gate, strong = crisis_prototypes(features, cases)
+        stats[head] = {"source": "seed" if head_x is features else "seed+crisis files (English)", "n": len(y),
+                       "classes": dict(Counter(y))}
+    heads["crisis_precision"], clear_below, stats["crisis_precision"] = fit_precision(
+        Features.stack([features, extra_x]), [*cases, *extra])
+    prototypes, gate, strong = crisis_prototypes(meaning_x, meaning_cases)
     card = _card("seed", embedder, features, stats, gate, strong, crisis_clear_below=round(clear_below, 4))
     return TriageModel(heads=heads, card=card, prototypes=prototypes), features
 

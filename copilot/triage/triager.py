@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from copilot.types import Inbound, Triage
 CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
 HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
 EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm, or a near twin of a known crisis, needs only this.
+MAX_SENTENCES = 8  # sentences of one message read on their own (the rest of a very long message is not)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 SPAM_FLOOR = 0.5  # spam only on a clear majority: a customer misread as spam is left unanswered
 PRIVATE_THRESHOLD = 0.5
 PRIVATE_CUE_THRESHOLD = 0.25  # with an account-specific cue ("charged twice", "my order") a lower bar
@@ -124,13 +127,18 @@ class Triager:
         private_p = heads["private"].proba(features)
         languages = [detect_language(t) for t in texts]
         categories = heads["crisis_category"].classes
+        sentences = self._sentence_meaning(texts)
         evidences = []
         for i, text in enumerate(texts):
-            meaning = decide_crisis(text, float(crisis_p[i]), float(similarity[i]), gate=self.model.crisis_gate,
+            p_i, sim_i, cat_i, span = float(crisis_p[i]), float(similarity[i]), category_p[i], None
+            best = sentences.get(i)
+            if best is not None and best[0] > p_i:  # one sentence reads as a crisis more than the whole message
+                p_i, sim_i, cat_i, span = best[0], max(sim_i, best[1]), best[2], best[3]
+            meaning = decide_crisis(span or text, p_i, sim_i, gate=self.model.crisis_gate,
                                     strong=self.model.crisis_strong_similarity)
-            category = categories[int(np.argmax(category_p[i]))]
-            evidences.append(Evidence(self.lexicon.screen(text, languages[i]), languages[i], float(crisis_p[i]),
-                                      float(similarity[i]), meaning, _named(category, text)))
+            category = categories[int(np.argmax(cat_i))]
+            evidences.append(Evidence(self.lexicon.screen(text, languages[i]), languages[i], p_i, sim_i, meaning,
+                                      _named(category, span or text), span))
         precision = heads["crisis_precision"]
         p_real = precision.proba(precision_features(features, texts, evidences))[:, precision.classes.index("crisis")]
         calls = [decide(t, e, float(p), self.model.crisis_clear_below) if screen_fired(e) or e.screened.cleared_by
@@ -143,6 +151,32 @@ class Triager:
         ]
         self.last = BatchTiming(n=len(inbounds), embed_s=embed_s, total_s=time.perf_counter() - start)
         return results
+
+    def _sentence_meaning(self, texts: Sequence[str]) -> dict[int, tuple[float, float, np.ndarray, str]]:
+        """For messages of several sentences: the sentence most like a crisis (P, similarity, category
+        probabilities, the sentence). A disclosure buried in a long complaint is diluted in the whole
+        message's embedding; read alone, it is not."""
+        owners: list[int] = []
+        parts: list[str] = []
+        for i, text in enumerate(texts):
+            found = [m.group(0).strip() for m in _SENTENCE.finditer(text) if len(m.group(0).strip()) >= 15]
+            if len(found) >= 2:
+                for sentence in found[:MAX_SENTENCES]:
+                    owners.append(i)
+                    parts.append(sentence)
+        if not parts:
+            return {}
+        features, _ = featurize(self.embedder, parts)
+        heads = self.model.heads
+        p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
+        category_p = heads["crisis_category"].proba(features)
+        prototypes = self.model.prototypes
+        sim = (features.embedding @ prototypes.T).max(axis=1) if prototypes.size else np.ones(len(parts))
+        best: dict[int, tuple[float, float, np.ndarray, str]] = {}
+        for j, owner in enumerate(owners):
+            if owner not in best or p[j] > best[owner][0]:
+                best[owner] = (float(p[j]), float(sim[j]), category_p[j], parts[j])
+        return best
 
     def _label(
         self, inbound: Inbound, kind_classes: tuple[str, ...], kind_p: np.ndarray,
