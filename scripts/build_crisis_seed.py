@@ -7,7 +7,7 @@ Writes, under copilot/data/:
   (Gaur et al. 2019, CC BY 4.0), from the training users only (a stable 60% of users by hash; the other 40%
   are held out for `copilot eval triage --cssrs`). The excerpt is the window around the first screen hit, or
   the post's opening when nothing fires.
-- triage_banking77_urgent.jsonl: BANKING77 train questions (CC BY 4.0) of the urgent-but-ordinary intents
+- triage_banking77_ordinary.jsonl: BANKING77 train questions (CC BY 4.0) of the urgent-but-ordinary intents
   (stolen or lost card and phone, swallowed or compromised card, account termination...), up to 30 per
   intent, and up to 10 of every other intent (ordinary questions), from the training half only (even row numbers; the odd rows are held out for evaluation).
 """
@@ -60,7 +60,7 @@ def main(shared: Path) -> None:
                 continue
             per_intent[intent] = per_intent.get(intent, 0) + 1
             urgent.append({"id": f"b77-{i}", "text": record["text"], "crisis": "none", "source": intent})
-    with (out / "triage_banking77_urgent.jsonl").open("w", encoding="utf-8") as handle:
+    with (out / "triage_banking77_ordinary.jsonl").open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in urgent)
     print(f"{len(rows)} C-SSRS excerpts, {len(urgent)} BANKING77 questions")
 

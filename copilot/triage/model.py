@@ -55,7 +55,7 @@ HEAD_OPTIONS: dict[str, dict[str, Any]] = {
 PRECISION_OPTIONS: dict[str, Any] = {"c": 1.0, "balance": True, "hash_weight": 0.5}
 # Shipped crisis data the precision stage learns from besides the seed set: hand-written crises and
 # near-misses in six languages, at-risk Reddit excerpts (C-SSRS), ordinary urgent BANKING77 questions.
-CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_urgent.jsonl")
+CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_ordinary.jsonl")
 CLEAR_FLOOR, CLEAR_CAP = 0.02, 0.25  # bounds of the calibrated "clear below" probability
 # A team's heads pick regularisation and n-gram weight by 3-fold cross-validation on the team's own data.
 TEAM_GRID_C: tuple[float, ...] = (0.3, 1.0, 3.0)
