@@ -24,7 +24,7 @@ from copilot.errors import ConfigError
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de", "pt", "it")
 STRENGTHS: tuple[str, ...] = ("strong", "weak")
-CLEAR_KINDS: tuple[str, ...] = ("idiom", "urgent", "title")
+CLEAR_KINDS: tuple[str, ...] = ("idiom", "urgent", "title")  # urgent: everyday problems and mentions
 SPAN_CONTEXT = 40  # characters of the customer's words kept either side of a hit, up to a sentence end
 
 _MARKUP = re.compile(r"<[^<>]{0,400}>|&[a-z]{2,8};|&#\d{1,6};|\[/?[a-z]{1,10}\]", re.IGNORECASE)
