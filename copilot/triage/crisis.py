@@ -23,7 +23,10 @@ from copilot.triage.features import hyperbole_cues
 from copilot.triage.screen import SUPPORTED_LANGUAGES, Lexicon, Screened
 
 # P(real | screened) at or above this makes a weak or meaning-only hit a crisis.
-PROMOTE = 0.90
+PROMOTE = 0.97
+# A meaning-only hit whose alarming words the screen read as an idiom, an everyday mention or a title is
+# cleared below this.
+EXPLAINED_BELOW = 0.3
 # Laughter or a joking emoji beside a strong phrase ("gonna kill myself if this update fails again lol"):
 # not waved away, but a person reads it before anything is sent.
 _JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
@@ -115,7 +118,10 @@ def decide(text: str, evidence: Evidence, p_real: float, clear_below: float) -> 
                           p_real)
     if supported and p_real >= PROMOTE and not joke:
         return CrisisCall("crisis", reason, span, None, p_real)
-    if supported and p_real < clear_below:
+    # A meaning-only hit on a message whose alarming words were read as an idiom, everyday mention or title is
+    # explained away unless the precision stage leans towards a crisis.
+    explained = best is None and bool(s.cleared_by) and p_real < EXPLAINED_BELOW
+    if supported and (p_real < clear_below or explained):
         why = f"cleared (P {p_real:.2f}): reads as an everyday message"
         if s.cleared_by:
             kind, words = s.cleared_by[0]
