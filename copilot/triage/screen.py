@@ -229,4 +229,22 @@ def load_lexicon(extra: str | None = None) -> Lexicon:
         more_patterns, more_clears = _parse(data, where)
         patterns.extend(more_patterns)
         clears.extend(more_clears)
-    return Lexicon(patterns=tuple(patterns), clears=tuple(clears))
+    return Lexicon(patterns=_merged_patterns(patterns), clears=_merged_clears(clears))
+
+
+def _merged_patterns(patterns: list[_Pattern]) -> tuple[_Pattern, ...]:
+    """One alternation per category, strength and language: a message is scanned once per group, not once
+    per phrase (each phrase was compiled alone first, so an error still names it)."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for p in patterns:
+        groups.setdefault((p.category, p.strength, p.language), []).append(p.regex.pattern)
+    return tuple(_Pattern(c, s, lang, re.compile("|".join(f"(?:{x})" for x in sources)))
+                 for (c, s, lang), sources in groups.items())
+
+
+def _merged_clears(clears: list[tuple[str, str, re.Pattern[str]]]) -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for kind, language, regex in clears:
+        groups.setdefault((kind, language), []).append(regex.pattern)
+    return tuple((kind, lang, re.compile("|".join(f"(?:{x})" for x in sources)))
+                 for (kind, lang), sources in groups.items())
