@@ -117,7 +117,9 @@ class SupportScorer:
         scores = [
             must_include(text, case.must_include),
             must_not_include(text, case.must_not_include),
-            citation_valid(draft.cited_ids, draft.retrieved_ids, escalated=escalated),
+            # A possible crisis is held with the crisis policy's holding message, as an escalation is.
+            citation_valid(draft.cited_ids, draft.retrieved_ids,
+                           escalated=escalated or draft.triage.crisis_level == "possible"),
             citation_correct(draft.cited_ids, case.expected_ids, kind),
             abstention(case.expected_ids, kind, draft),
             escalation(case.expected.crisis, draft.status),

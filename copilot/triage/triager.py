@@ -34,6 +34,7 @@ CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
 HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
 EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm, or a near twin of a known crisis, needs only this.
 SENTENCE_READ_CHARS = 120  # shorter messages are read whole (speed: a tweet is read once, not once per sentence)
+MIN_SENTENCE_CHARS = 30  # a fragment ("What is going on?") read alone means little
 MAX_SENTENCES = 8  # sentences of one message read on their own (the rest of a very long message is not)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 SPAM_FLOOR = 0.5  # spam only on a clear majority: a customer misread as spam is left unanswered
@@ -160,7 +161,8 @@ class Triager:
         owners: list[int] = []
         parts: list[str] = []
         for i, text in enumerate(texts):
-            found = [m.group(0).strip() for m in _SENTENCE.finditer(text) if len(m.group(0).strip()) >= 15]
+            found = [m.group(0).strip() for m in _SENTENCE.finditer(text)
+                     if len(m.group(0).strip()) >= MIN_SENTENCE_CHARS]
             if len(found) >= 2 and len(text) >= SENTENCE_READ_CHARS:
                 for sentence in found[:MAX_SENTENCES]:
                     owners.append(i)
