@@ -30,7 +30,7 @@ from copilot.triage.screen import Lexicon, load_lexicon
 from copilot.types import Inbound, Triage
 
 # Crisis decision (favours recall: a missed crisis is the worst error).
-CRISIS_THRESHOLD = 0.30  # P(crisis) at or above this is a crisis...
+CRISIS_THRESHOLD = 0.45  # P(crisis) at or above this screens a message on its meaning...
 HYPERBOLE_OVERRIDE = 0.80  # ...unless it reads as a figure of speech and P(crisis) stays below this;
 EXPLICIT_FLOOR = 0.10  # a plain statement of self-harm, or a near twin of a known crisis, needs only this.
 SENTENCE_READ_CHARS = 120  # shorter messages are read whole (speed: a tweet is read once, not once per sentence)
