@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from copilot.triage.features import hyperbole_cues
-from copilot.triage.screen import SUPPORTED_LANGUAGES, Lexicon, Screened
+from copilot.triage.screen import SUPPORTED_LANGUAGES, Screened
 
 # P(real | screened) at or above this makes a weak or meaning-only hit a crisis.
 PROMOTE = 0.97
@@ -146,8 +146,3 @@ def cue_matrix(texts: list[str], evidences: list[Evidence]) -> np.ndarray:
     if not texts:
         return np.zeros((0, len(CUE_NAMES)), dtype=np.float32)
     return np.asarray([cues(t, e) for t, e in zip(texts, evidences, strict=True)], dtype=np.float32)
-
-
-def screen_all(lexicon: Lexicon, texts: list[str], languages: list[str]) -> list[Screened]:
-    """The phrase screen over many messages."""
-    return [lexicon.screen(t, lang) for t, lang in zip(texts, languages, strict=True)]
