@@ -15,11 +15,12 @@ from langchain_core.embeddings import Embeddings
 from copilot.config import Settings
 from copilot.errors import ConfigError
 from copilot.pii import pii_kinds
-from copilot.triage.crisis import CrisisCall, Evidence, decide, screen_fired
+from copilot.triage.crisis import CrisisCall, Evidence, decide
 from copilot.triage.features import explicit_self_harm, hyperbole_cues, private_cue, safety_detail
 from copilot.triage.language import detect_language
 from copilot.triage.model import (
     TEAM_STEM,
+    Features,
     TriageModel,
     embedder_name,
     featurize,
@@ -119,13 +120,7 @@ class Triager:
         heads = self.model.heads
         kind_p = heads["kind"].proba(features)
         sentiment_p = heads["sentiment"].proba(features)
-        crisis_p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
-        category_p = heads["crisis_category"].proba(features)
-        prototypes = self.model.prototypes
-        if prototypes.size:
-            similarity = (features.embedding @ prototypes.T).max(axis=1)
-        else:
-            similarity = np.ones(len(texts), dtype=np.float32)
+        crisis_p, category_p, similarity = self._meaning(features)
         private_p = heads["private"].proba(features)
         languages = [detect_language(t) for t in texts]
         categories = heads["crisis_category"].classes
@@ -143,8 +138,7 @@ class Triager:
                                       _named(category, span or text), span))
         precision = heads["crisis_precision"]
         p_real = precision.proba(precision_features(features, texts, evidences))[:, precision.classes.index("crisis")]
-        calls = [decide(t, e, float(p), self.model.crisis_clear_below) if screen_fired(e) or e.screened.cleared_by
-                 else CrisisCall(None, None, None, None, 0.0)
+        calls = [decide(t, e, float(p), self.model.crisis_clear_below)
                  for t, e, p in zip(texts, evidences, p_real, strict=True)]
         results = [
             self._label(m, heads["kind"].classes, kind_p[i], heads["sentiment"].classes, sentiment_p[i],
@@ -153,6 +147,18 @@ class Triager:
         ]
         self.last = BatchTiming(n=len(inbounds), embed_s=embed_s, total_s=time.perf_counter() - start)
         return results
+
+    def _meaning(self, features: Features) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The seed crisis head's P(crisis), its category probabilities, and the similarity to the nearest
+        known crisis, one row per text."""
+        heads = self.model.heads
+        p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
+        prototypes = self.model.prototypes
+        if prototypes.size:
+            similarity = (features.embedding @ prototypes.T).max(axis=1)
+        else:
+            similarity = np.ones(len(features), dtype=np.float32)
+        return p, heads["crisis_category"].proba(features), similarity
 
     def _sentence_meaning(self, texts: Sequence[str]) -> dict[int, tuple[float, float, np.ndarray, str]]:
         """For messages of several sentences: the sentence most like a crisis (P, similarity, category
@@ -170,11 +176,7 @@ class Triager:
         if not parts:
             return {}
         features, _ = featurize(self.embedder, parts)
-        heads = self.model.heads
-        p = heads["crisis"].proba(features)[:, heads["crisis"].classes.index("crisis")]
-        category_p = heads["crisis_category"].proba(features)
-        prototypes = self.model.prototypes
-        sim = (features.embedding @ prototypes.T).max(axis=1) if prototypes.size else np.ones(len(parts))
+        p, category_p, sim = self._meaning(features)
         best: dict[int, tuple[float, float, np.ndarray, str]] = {}
         for j, owner in enumerate(owners):
             if owner not in best or p[j] > best[owner][0]:
