@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     max_tokens: int = 160
     temperature: float = 0.2
     seed: int = 7
+    # "compose": facts chosen from the passage, the model writes only the opening (right for small models);
+    # "full": the model writes the whole reply from the passages (for a large model on a team's server).
+    draft_mode: Literal["compose", "full"] = "compose"
+    reply_phrases: Path | None = None  # a team's own phrase book (the shape of copilot/data/reply_phrases.yaml)
     structured_output: bool = True  # JSON-schema constrained replies (citations limited to the passages)
 
     # OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, a llama.cpp server)

@@ -14,6 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from copilot.compose import (
+    LANGUAGE_NAMES,
+    Facts,
+    PhraseBook,
+    clean_opener,
+    load_phrase_book,
+    opener_problems,
+    select_facts,
+)
 from copilot.config import ChannelProfile
 from copilot.errors import ProviderError, UserError
 from copilot.guardrails import (
@@ -38,6 +47,7 @@ TokenCallback = Callable[[str], None]
 PASSAGES_IN_PROMPT = 2
 REFRESH_S = 2.0  # how often the special entries are re-read from disk at most
 PASSAGE_CHARS = 480
+FACTS_MAX_CHARS = 650
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 REWRITES = {
     "shorter": "Make it noticeably shorter (about half), keeping the next step.",
@@ -158,6 +168,8 @@ class Drafter:
         self.settings = pipeline.settings
         self.prompts = prompts or load_prompts(str(self.settings.prompts_dir) if self.settings.prompts_dir else None)
         self.book = KnowledgeBook(self.settings.kb_dir)
+        self.phrases: PhraseBook = load_phrase_book(
+            str(self.settings.reply_phrases) if self.settings.reply_phrases else None)
         # Optional: anything with ``example_for(inbound, triage) -> str | None`` (approved replies as tone examples).
         self.tone_examples = tone_examples
 
@@ -212,8 +224,15 @@ class Drafter:
         retrieval = self.pipeline.retriever.search(query, filters=Filters(exclude_kinds=("guideline",)))
         grounded = self.pipeline.retriever.grounded_passages(retrieval)
         use = grounded[:PASSAGES_IN_PROMPT]
+        compose = self.settings.draft_mode == "compose"
         if not use and triage.kind not in NO_CITATION_KINDS:
+            if compose:
+                self._record_gap(inbound, triage, retrieval)
+                return self._compose(inbound, triage, retrieval, [], profile, handle, limit, base, start, on_token,
+                                     gap=True)
             return self._no_answer(inbound, triage, retrieval, profile, handle, limit, base, start)
+        if compose:
+            return self._compose(inbound, triage, retrieval, use, profile, handle, limit, base, start, on_token)
         return self._generate(inbound, triage, retrieval, use, profile, handle, limit, base, start, on_token)
 
     def rewrite(self, text: str, action: str, *, channel: str, language: str | None = None,
@@ -356,6 +375,130 @@ class Drafter:
                      retrieved_ids=tuple(retrieval.ids), confidence=round(confidence, 3), template=template,
                      template_hash=thash, latency_ms=_ms(start), needs_attention=needs_attention,
                      flags=tuple(flags), first_token_ms=attempts[0].first_token_ms, **base)
+
+    # -- the narrow job: facts chosen here, the model writes the opening ---------------------------
+    def _phrase_table(self, language: str, profile: ChannelProfile) -> dict[str, str]:
+        values = {"channel": profile.private_channel, "brand": self.settings.brand_name}
+        return {key: self.phrases.get(language, key, **values) for key in self.phrases.phrases["en"]}
+
+    def _opener(self, inbound: Inbound, triage: Triage, language: str, fallback: str,
+                on_token: TokenCallback | None) -> tuple[str, list[str], float | None]:
+        """One or two opening sentences by the model, checked; one retry with the reason; else ``fallback``."""
+        system = self.prompts.render("draft/opener_system.j2", brand=self.settings.brand_name)
+        name = LANGUAGE_NAMES.get(language, "the customer's language")
+        user = self.prompts.render("draft/opener.j2", kind=triage.kind, sentiment=triage.sentiment,
+                                   language=name, message=redact(inbound.text)[:1200])
+        messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
+        problems: list[str] = []
+        first: float | None = None
+        for round_ in range(2):
+            options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
+            raw, first_ms = self._call(messages, on_token if round_ == 0 else None, 72, stop=["\n\n", "Message:"],
+                                       **options)
+            first = first if first is not None else first_ms
+            text = clean_opener(raw)
+            problems = opener_problems(text, message=inbound.text, language=language, prompt=system.text)
+            if not problems:
+                return text, [], first
+            retry = self.prompts.render("draft/opener_retry.j2", error="; ".join(problems), language=name)
+            messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
+        return fallback, problems, first
+
+    def _compose(self, inbound: Inbound, triage: Triage, retrieval: Retrieval, use: list[Passage],
+                 profile: ChannelProfile, handle: str, limit: int, base: dict[str, Any], start: float,
+                 on_token: TokenCallback | None, *, gap: bool = False) -> Draft:
+        """The reply as the model's opening around facts chosen from the top passage, in the customer's language."""
+        language = self.phrases.language(triage.language)
+        t = self._phrase_table(language, profile)
+        passage = use[0] if use and triage.kind not in ("praise", "feedback") else None
+        ack = {"complaint": "ack_complaint", "question": "ack_question", "feedback": "ack_feedback",
+               "praise": "ack_praise"}.get(triage.kind, "ack_other")
+        if triage.sentiment == "negative" and triage.kind in ("question", "conversation"):
+            ack = "ack_complaint"
+        opener, opener_issues, first = self._opener(inbound, triage, language, t[ack], on_token)
+        block = profile.max_chars > 600
+        variables = {**self._reply_vars(inbound, triage, profile), "t": t, "sep": "\n\n" if block else " ",
+                     "block": block, "opener": opener, "private": triage.private_info and profile.public}
+        if gap:
+            offers = [t["no_answer"]]
+        elif triage.kind == "praise":
+            offers = [t["praise_close"]]
+        elif triage.kind == "feedback":
+            offers = [f"{t['feedback_close']} {t['offer']}", t["feedback_close"]]
+        elif passage is not None and passage.kind in ("fix", "workaround"):
+            offers = [t["offer_fix"], t["offer_short"]]
+        else:
+            offers = [t["offer"], t["offer_short"]]
+        lead = ""
+        if passage is not None:
+            lead = t["lead_workaround"] if not passage.official else t["lead"] if passage.kind in ("fix", "workaround") else ""
+            if language != "en" and self._passage_language(passage) != language:
+                lead = f"{lead} {t['guide_language']}".strip()
+        facts: Facts | None = None
+        rendered = None
+        whole = self._whole(passage) if passage is not None else None
+        for offer in offers:
+            frame = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
+                                        facts="~" if passage else "")
+            # Long channels get the answer, not the whole article.
+            budget = min(limit - len(frame.text) + 1, FACTS_MAX_CHARS)
+            for _ in range(3):  # numbering and joins cost a little more than the units' own length
+                text_facts = ""
+                if whole is not None:
+                    _, answer = answer_part(whole)
+                    facts = select_facts(whole, answer, inbound.text, budget)
+                    text_facts = facts.render(inline=not block)
+                rendered = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
+                                               facts=text_facts)
+                over = len(" ".join(rendered.text.split()) if not block else rendered.text.strip()) - limit
+                if over <= 0 or whole is None:
+                    break
+                budget -= over + 4
+            if len(rendered.text.strip()) <= limit:
+                break
+        assert rendered is not None
+        text = rendered.text.strip()
+        if not block:
+            text = " ".join(text.split())
+        if len(text) > limit:
+            text = fit_length(text, limit)
+        cited = (passage.id,) if passage is not None else ()
+        flags: list[str] = []
+        needs_attention = gap
+        if gap:
+            flags.append("no grounded answer: knowledge gap")
+        if opener_issues:
+            flags.append("opening from the template: " + "; ".join(opener_issues))
+        if facts is not None and facts.skipped_tried:
+            flags.append("left out what the customer already tried: " + " | ".join(facts.skipped_tried)[:200])
+        if facts is not None and facts.truncated:
+            flags.append("only part of the article fits this channel; link or follow up with the rest")
+        problems = check_reply(text, cited=cited, retrieved=[whole] if whole else use, message=inbound.text,
+                               max_chars=limit,
+                               system_prompt="", needs_citation=False,
+                               private_public=triage.private_info and profile.public)
+        if problems:
+            flags.append("check: " + "; ".join(problems))
+            needs_attention = True
+        top = max((p.score for p in use), default=0.5)
+        confidence = 0.2 if gap else top * (0.85 if opener_issues else 1.0)
+        return Draft(text=self._with_handle(text, handle), cited_ids=cited, retrieved_ids=tuple(retrieval.ids),
+                     confidence=round(confidence, 3), template=rendered.template,
+                     template_hash=rendered.template_hash, latency_ms=_ms(start), needs_attention=needs_attention,
+                     knowledge_gap=gap, flags=tuple(flags), first_token_ms=first, **base)
+
+    def _whole(self, passage: Passage) -> Passage:
+        """The passage with its entry's whole text: a chunk may hold only part of the steps."""
+        entry = self.book.entry(passage.id)
+        if entry is None or not entry.body.strip():
+            return passage
+        return replace(passage, text=f"{entry.title}\n{entry.body}")
+
+    @staticmethod
+    def _passage_language(passage: Passage) -> str:
+        from copilot.triage.language import detect_language
+
+        return detect_language(passage.text[:600])
 
     def _fallback(self, inbound: Inbound, triage: Triage, use: list[Passage], profile: ChannelProfile,
                   limit: int) -> tuple[str, tuple[str, ...], Rendered]:
