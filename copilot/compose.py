@@ -312,8 +312,8 @@ def _examples(prompt: str) -> list[str]:
 
 def clean_opener(raw: str) -> str:
     """The model's opening without quotes, labels, a leading handle or a greeting line."""
-    text = raw.strip().strip('"“”').strip()
-    text = re.sub(r"^(?:opening|reply|answer|respuesta|réponse)\s*:\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^\s*(?:opening|reply|answer|respuesta|réponse)\s*:\s*", "", raw, flags=re.IGNORECASE)
+    text = text.strip().strip('"“”').strip()
     text = re.sub(r"^(?:@\w+\s*)+", "", text)
     text = re.sub(r"^(?:hi|hello|hey|hola|bonjour|salut|hallo|ciao|olá|oi)\b[^,.!?\n]{0,30}[,!]\s*", "", text,
                   flags=re.IGNORECASE)

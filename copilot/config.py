@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     # "compose": facts chosen from the passage, the model writes only the opening (right for small models);
     # "full": the model writes the whole reply from the passages (for a large model on a team's server).
     draft_mode: Literal["compose", "full"] = "compose"
+    kb_language: str = "en"  # the knowledge base's language: other messages are translated for retrieval
     reply_phrases: Path | None = None  # a team's own phrase book (the shape of copilot/data/reply_phrases.yaml)
     structured_output: bool = True  # JSON-schema constrained replies (citations limited to the passages)
 

@@ -221,6 +221,8 @@ class Drafter:
             return Draft(text="", cited_ids=(), retrieved_ids=(), confidence=0.0, template="", template_hash="",
                          latency_ms=_ms(start), status="skipped", flags=("spam: no reply recommended",), **base)
         query = redact(inbound.text)
+        if self.settings.draft_mode == "compose" and triage.language != self.settings.kb_language:
+            query = self._translate_query(query, triage.language)
         retrieval = self.pipeline.retriever.search(query, filters=Filters(exclude_kinds=("guideline",)))
         grounded = self.pipeline.retriever.grounded_passages(retrieval)
         use = grounded[:PASSAGES_IN_PROMPT]
@@ -420,7 +422,7 @@ class Drafter:
         variables = {**self._reply_vars(inbound, triage, profile), "t": t, "sep": "\n\n" if block else " ",
                      "block": block, "opener": opener, "private": triage.private_info and profile.public}
         if gap:
-            offers = [t["no_answer"]]
+            offers = [f"{t['no_answer']} {t['offer']}", t["no_answer"]]
         elif triage.kind == "praise":
             offers = [t["praise_close"]]
         elif triage.kind == "feedback":
@@ -471,8 +473,6 @@ class Drafter:
             flags.append("opening from the template: " + "; ".join(opener_issues))
         if facts is not None and facts.skipped_tried:
             flags.append("left out what the customer already tried: " + " | ".join(facts.skipped_tried)[:200])
-        if facts is not None and facts.truncated:
-            flags.append("only part of the article fits this channel; link or follow up with the rest")
         problems = check_reply(text, cited=cited, retrieved=[whole] if whole else use, message=inbound.text,
                                max_chars=limit,
                                system_prompt="", needs_citation=False,
@@ -486,6 +486,23 @@ class Drafter:
                      confidence=round(confidence, 3), template=rendered.template,
                      template_hash=rendered.template_hash, latency_ms=_ms(start), needs_attention=needs_attention,
                      knowledge_gap=gap, flags=tuple(flags), first_token_ms=first, **base)
+
+    def _translate_query(self, text: str, language: str) -> str:
+        """The message in the knowledge base's language, for retrieval only (the embedder is English-only).
+
+        The original words are kept beside the translation, so names and codes still match lexically.
+        """
+        target = LANGUAGE_NAMES.get(self.settings.kb_language, self.settings.kb_language)
+        rendered = self.prompts.render("draft/translate_query.j2", language=target, message=text[:1200])
+        try:
+            raw, _ = self._call([HumanMessage(rendered.text)], None, max(48, min(len(text) // 2, 200)),
+                                stop=["\n\n", "</message>"])
+        except ProviderError:
+            return text
+        translated = " ".join(raw.strip().strip('"').split())
+        if len(translated) < 8 or translated.lower() == text.lower():
+            return text
+        return f"{translated}\n{text}"
 
     def _whole(self, passage: Passage) -> Passage:
         """The passage with its entry's whole text: a chunk may hold only part of the steps."""

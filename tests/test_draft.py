@@ -45,8 +45,9 @@ def kb(tmp_path: Path) -> Path:
     return write_kb(tmp_path)
 
 
-def make(tmp_path: Path, kb: Path, replies: list[str], triage: Triage | None = None):
-    settings = Settings(data_dir=tmp_path / "data", kb_dir=kb)
+def make(tmp_path: Path, kb: Path, replies: list[str], triage: Triage | None = None, mode: str = "full"):
+    # These tests drive the model-writes-everything path; tests/test_compose.py covers the composed one.
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=kb, draft_mode=mode)
     chat = FakeChat(replies=replies)
     pipe = build_pipeline(settings, chat=chat, embedder=HashEmbeddings(), triager=FixedTriager(triage or labels()))
     pipe.ingest()

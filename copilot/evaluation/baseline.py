@@ -62,6 +62,11 @@ class ExtractiveChat(BaseChatModel):
         kind, sentiment = (
             (kind_match.group(1).lower(), kind_match.group(2).lower()) if kind_match else ("", "")
         )
+        if user.rstrip().endswith("Translation:"):  # the baseline cannot translate: the message as it is
+            found = re.search(r"<message>\n?(.*?)\n?</message>", user, re.DOTALL)
+            return found.group(1).strip() if found else ""
+        if user.rstrip().endswith("Opening:"):  # the composed draft asks only for the opening sentence
+            return self._templates().render("baseline/opener.j2", kind=kind, sentiment=sentiment).text.strip()
         limit_match = _LIMIT.search(user)
         limit = int(limit_match.group(1)) if limit_match else DEFAULT_LIMIT
         private = _PRIVATE.search(user)

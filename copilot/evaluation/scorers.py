@@ -324,3 +324,58 @@ def empathy(text: str, kind: str, sentiment: str, markers: Markers) -> Score:
     ok = "acknowledgement" in present and value >= 0.5
     missing = [c for c in wanted if c not in present]
     return Score("empathy", value, ok, f"missing: {', '.join(missing)}" if missing else "")
+
+
+# -- what a reviewer would rewrite --------------------------------------------------------------
+def _restates(sentence: str, message: str) -> bool:
+    said = re.findall(r"\w+", message.lower())
+    wrote = re.findall(r"\w+", sentence.lower())
+    grams = {" ".join(said[i : i + 4]) for i in range(len(said) - 3)}
+    runs = [" ".join(wrote[i : i + 4]) for i in range(len(wrote) - 3)]
+    return len(runs) >= 3 and sum(r in grams for r in runs) >= len(runs) * 0.6
+
+
+def reviewer_check(text: str, message: str, sources: Iterable[str], *, signature: str = "") -> Score:
+    """What a reviewer rewrites by hand: a letter template or placeholder, a cut-off last sentence, a
+    sentence that restates the customer's message or the problem as if it were the answer, and a
+    commitment (a fix date, "we're working on it", a refund) that no cited passage makes."""
+    from copilot.compose import COMMITMENTS, TEMPLATE_MARKS
+    from copilot.guardrails import sentences
+
+    body = text.replace(signature, "").strip() if signature else text.strip()
+    if not body:
+        return na("reviewer", "no reply text")
+    found: list[str] = []
+    if TEMPLATE_MARKS.search(body):
+        found.append(f"letter template or placeholder ({TEMPLATE_MARKS.search(body).group(0)})")  # type: ignore[union-attr]
+    if not re.search(r"[.!?)…]$|[\U0001F300-\U0001FAFF]$", body):
+        found.append(f"cut off (…{body[-30:]})")
+    source_text = " ".join(sources)
+    for sentence in sentences(" ".join(body.split())):
+        if _restates(sentence, message):
+            found.append(f"restates the message ({sentence[:60]})")
+            break
+        first_lines = [ln for ln in source_text.splitlines()[:3] if len(ln) > 30]
+        if any(_restates(sentence, line) for line in first_lines) and len(sentence) < 200:
+            found.append(f"restates the problem as the answer ({sentence[:60]})")
+            break
+    promise = COMMITMENTS.search(body)
+    if promise and not COMMITMENTS.search(source_text):
+        found.append(f"unsupported commitment ({promise.group(0)})")
+    return verdict("reviewer", not found, "; ".join(found))
+
+
+def approvable(scores: list[Score], judge: dict[str, Any] | None = None) -> Score:
+    """Whether a reviewer would send the draft as is or with a trivial edit: the reviewer check, policy,
+    groundedness and empathy all pass where they apply, and the judge (when it ran) rates it 4 or more."""
+    by_name = {s.name: s for s in scores}
+    needed = [by_name[n] for n in ("reviewer", "policy", "groundedness", "empathy", "must_not_include")
+              if n in by_name and by_name[n].passed is not None]
+    if not needed:
+        return na("approvable", "no reply to judge")
+    failed = [s.name for s in needed if not s.passed]
+    if judge and not judge.get("error"):
+        marks = [v for k, v in judge.items() if isinstance(v, int) and not isinstance(v, bool)]
+        if marks and min(marks) < 4:
+            failed.append(f"judge {min(marks)}/5")
+    return verdict("approvable", not failed, f"fails: {', '.join(failed)}" if failed else "")

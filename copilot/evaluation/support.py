@@ -31,8 +31,10 @@ from copilot.evaluation.scorers import (
     no_reply,
     offer_help,
     policy,
+    approvable,
     private_invite,
     retrieval_scores,
+    reviewer_check,
     same_language,
     verdict,
 )
@@ -54,6 +56,7 @@ HEADLINE = (
     "policy",
     "empathy",
     "groundedness",
+    "reviewer",
 )
 POLICY = (
     "length",
@@ -71,6 +74,12 @@ Progress = Callable[[int, int], None]
 def inbound_of(case: SupportCase) -> Inbound:
     """The inbound message of a case, as the CLI would build it."""
     return Inbound(text=case.message, channel=case.channel, author=case.author, id=case.id)
+
+
+def _phrase_texts() -> list[str]:
+    from copilot.compose import load_phrase_book
+
+    return [text for rows in load_phrase_book().phrases.values() for key, text in rows.items() if key != "crisis"]
 
 
 def triage_scores(case: SupportCase, draft: Draft) -> list[Score]:
@@ -101,7 +110,8 @@ class SupportScorer:
         self.grounder = Grounder(
             pipeline.embedder,
             markers=self.markers,
-            extra_filler=(settings.brand_name, settings.agent_signature),
+            # The phrase book's fixed sentences ("We're here if you need anything else") are no claims.
+            extra_filler=(settings.brand_name, settings.agent_signature, *_phrase_texts()),
         )
         self.k = settings.top_k
 
@@ -151,6 +161,9 @@ class SupportScorer:
                 grounded = Score("groundedness", None, None, "no citation needed")
             scores.append(grounded)
             detail = [s.to_dict() for s in sentences]
+            if not escalated:  # the crisis policy's holding text is the team's own
+                scores.append(reviewer_check(text, case.message, self.sources(draft.cited_ids).values(),
+                                             signature=self.settings.agent_signature))
         scores += triage_scores(case, draft)
         return scores, detail
 
@@ -227,6 +240,8 @@ def evaluate_case(
     ]
     if judge is not None and draft.text.strip():
         row["judge"] = judge.judge(case, draft, scorer.sources(draft.cited_ids))
+    verdict_ = approvable(scores, row["judge"])
+    row["scores"]["approvable"] = {"value": verdict_.value, "passed": verdict_.passed, "detail": verdict_.detail}
     passed, value, failed = _case_verdict(row["scores"])
     row.update(
         passed=passed,

@@ -1,0 +1,152 @@
+"""The composed draft: facts chosen from the passage, the model's opening checked, fixed parts per language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes import FakeChat, HashEmbeddings
+from kb_helpers import write_kb
+from test_draft import FixedTriager, labels
+
+from copilot.compose import (
+    answer_units,
+    build_phrase_book,
+    clean_opener,
+    load_phrase_book,
+    opener_problems,
+    select_facts,
+)
+from copilot.config import Settings
+from copilot.pipeline import build_pipeline
+from copilot.types import Inbound, Passage, Triage
+
+HUB = """First, look at the hub's LED:
+
+- Solid green: online. Pull down in the app to refresh.
+- Solid amber: the hub has power but no internet.
+- Blinking amber: pairing mode; it has lost its network settings.
+
+Then:
+
+1. Check that your internet works on another device.
+2. Unplug the hub for 30 seconds, plug it back in and wait 2 minutes.
+3. On Wi-Fi, make sure the 2.4 GHz band is on and the password hasn't changed.
+4. If it blinks red 3 times, hold the back button for 10 seconds to reset it."""
+PASSAGE = Passage(id="kb-hub", chunk_id="kb-hub#0", title="Hub offline", text="Hub offline\n" + HUB, kind="fix",
+                  official=True, score=0.8)
+
+
+def test_only_the_named_situation_line_is_kept_and_comes_first() -> None:
+    facts = select_facts(PASSAGE, HUB, "my hub is offline again, the light is solid amber", 1000)
+    text = facts.render(inline=True)
+    assert text.startswith("Solid amber: the hub has power but no internet.")
+    assert "Blinking amber" not in text and "Solid green" not in text
+    assert "1) Check that your internet works" in text and "2) Unplug the hub" in text
+    assert "look at the hub's LED" not in text  # an introduction line is no fact
+
+
+def test_a_step_the_customer_already_took_is_left_out() -> None:
+    message = "Hub offline, solid amber. I already rebooted the hub twice, still nothing."
+    facts = select_facts(PASSAGE, HUB, message, 1000)
+    assert "Unplug the hub" not in facts.render(inline=True)
+    assert any("Unplug the hub" in s for s in facts.skipped_tried)
+
+
+def test_a_matching_condition_is_the_first_step() -> None:
+    facts = select_facts(PASSAGE, HUB, "the hub blinks red 3 times after setup", 1000)
+    assert facts.units[0].text.startswith("If it blinks red 3 times")
+
+
+@pytest.mark.parametrize("budget", [60, 120, 200])
+def test_facts_are_whole_sentences_within_the_budget(budget: int) -> None:
+    facts = select_facts(PASSAGE, HUB, "hub offline", budget)
+    text = facts.render(inline=True)
+    assert len(text) <= budget + 10 and text.endswith(".")
+    assert facts.units  # never nothing
+
+
+def test_tables_become_labelled_rows() -> None:
+    units = answer_units("| Light | Meaning |\n| --- | --- |\n| Solid amber | No internet |\n| Solid red | Fault |")
+    assert [(u.label, u.text) for u in units] == [("Solid amber", "No internet"), ("Solid red", "Fault")]
+
+
+@pytest.mark.parametrize(("opening", "reason"), [
+    ("Dear [Customer's Name], I hope this message finds you well.", "letter template"),
+    ("Sorry about that, we're working on a fix and it will be available soon.", "promises"),
+    ("Sorry your hub keeps dropping out, that must be", "cut off"),
+    ("Sorry, I didn't understand your message.", "did not understand"),
+    ("I'm sorry, but I can't assist with that.", "refuses"),
+    ("We will refund you in full.", "offers refund"),
+])
+def test_unusable_openings_are_named(opening: str, reason: str) -> None:
+    problems = opener_problems(opening, message="my hub is offline", language="en")
+    assert any(word in " ".join(problems) for word in reason.split()[-1:]), problems
+
+
+def test_a_good_opening_passes_and_a_wrong_language_does_not() -> None:
+    assert opener_problems("Sorry your hub keeps going offline, that's really frustrating.",
+                           message="my hub is offline AGAIN", language="en") == []
+    problems = opener_problems("Sorry your hub keeps going offline, that's really frustrating.",
+                               message="mi hub está desconectado otra vez", language="es")
+    assert any("Spanish" in p for p in problems)
+
+
+def test_the_opening_is_cleaned_of_labels_greetings_and_restatements() -> None:
+    raw = 'Opening: "Hi Sam, sorry your order arrived broken, that is awful. The box was crushed in transit."'
+    assert clean_opener(raw) == "sorry your order arrived broken, that is awful."
+
+
+def test_the_phrase_book_has_every_part_in_six_languages() -> None:
+    book = load_phrase_book()
+    for lang in ("en", "es", "fr", "de", "pt", "it"):
+        for key in ("no_answer", "crisis", "offer", "lead", "ack_complaint", "private"):
+            assert book.get(lang, key), (lang, key)
+    assert book.language("xx") == "en"
+    with pytest.raises(ValueError, match="lacks"):
+        build_phrase_book({"en": {"greeting": "Hi"}})
+
+
+def make(tmp_path: Path, replies: list[str], triage: Triage):
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=write_kb(tmp_path), draft_mode="compose")
+    pipe = build_pipeline(settings, chat=FakeChat(replies=replies), embedder=HashEmbeddings(),
+                          triager=FixedTriager(triage))
+    pipe.ingest()
+    return pipe
+
+
+def test_a_composed_draft_is_the_opening_plus_the_passage_steps(tmp_path: Path) -> None:
+    pipe = make(tmp_path, ["Sorry your bulb won't join the Wi-Fi, that's a frustrating start."], labels())
+    draft = pipe.drafter.draft(Inbound(text="my bulb will not connect to the wifi during setup, so annoying",
+                                       channel="facebook"))
+    assert draft.text.startswith("Sorry your bulb won't join the Wi-Fi")
+    assert "Make sure your phone is on the 2.4 GHz network" in draft.text
+    assert draft.cited_ids == ("kb-wifi",) and draft.status == "pending" and not draft.needs_attention
+
+
+def test_a_letter_template_opening_is_retried_then_replaced(tmp_path: Path) -> None:
+    pipe = make(tmp_path, ["Dear [Customer's Name], I hope this message finds you well."], labels())
+    draft = pipe.drafter.draft(Inbound(text="my bulb will not connect to the wifi during setup", channel="facebook"))
+    assert "Dear" not in draft.text and "[" not in draft.text
+    assert draft.text.startswith("I'm really sorry about this")
+    assert any("letter template" in f for f in draft.flags)
+
+
+def test_a_spanish_message_gets_spanish_fixed_parts(tmp_path: Path) -> None:
+    pipe = make(tmp_path, ["Lo sentimos mucho, que la bombilla no se conecte es muy frustrante."],
+                labels(language="es"))
+    draft = pipe.drafter.draft(Inbound(text="mi bombilla no se conecta al wifi durante la configuración",
+                                       channel="chat"))
+    assert draft.text.startswith("Lo sentimos mucho")
+    rest = draft.text.removeprefix("Lo sentimos mucho, que la bombilla no se conecte es muy frustrante.")
+    assert "nuestro equipo" in rest or "Aquí estamos" in rest or "ayudarte" in rest
+    assert not any(english in rest for english in ("We're here", "our team", "Here's what"))
+
+
+def test_two_unanswered_customers_get_different_texts(tmp_path: Path) -> None:
+    pipe = make(tmp_path, ["Sorry your parcel arrived crushed, what a disappointment.",
+                           "Sorry the delivery driver left your box in the rain, that's not okay."], labels())
+    first = pipe.drafter.draft(Inbound(text="zzqx parcel crushed qqq", channel="chat"))
+    second = pipe.drafter.draft(Inbound(text="zzqx driver rain box qqq", channel="chat"))
+    assert first.knowledge_gap and second.knowledge_gap
+    assert first.text != second.text and "passed it to our team" in first.text
