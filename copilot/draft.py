@@ -48,6 +48,10 @@ PASSAGES_IN_PROMPT = 2
 REFRESH_S = 2.0  # how often the special entries are re-read from disk at most
 PASSAGE_CHARS = 480
 FACTS_MAX_CHARS = 650
+NEVER_ANSWER = ("kb-crisis-policy", "kb-brand-voice")
+SAMPLE_BRAND = "Lumio"
+SAMPLE_SIGNATURE = "The Lumio Support Team"
+NEUTRAL_SIGNATURE = "The support team"
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 REWRITES = {
     "shorter": "Make it noticeably shorter (about half), keeping the next step.",
@@ -179,13 +183,30 @@ class Drafter:
         voice = self.book.section("kb-brand-voice", "In short") or self.prompts.render("draft/default_voice.j2").text
         return self.prompts.render("draft/system.j2", brand=self.settings.brand_name, voice=voice)
 
+    def brand(self) -> str:
+        """The brand the replies speak for: the setting, unless it is still the sample's and this knowledge
+        base is not the sample's (no brand-voice entry), where a neutral "our" is right."""
+        if self.settings.brand_name == SAMPLE_BRAND and self.book.entry("kb-brand-voice") is None:
+            return "our"
+        return self.settings.brand_name
+
+    def signature(self) -> str:
+        """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral when
+        the setting is still the sample company's and the knowledge base is another one)."""
+        own = self.book.section("kb-brand-voice", "Sign-off")
+        if own:
+            return plain(own)
+        if self.settings.agent_signature == SAMPLE_SIGNATURE and self.book.entry("kb-brand-voice") is None:
+            return NEUTRAL_SIGNATURE
+        return self.settings.agent_signature
+
     def _reply_vars(self, inbound: Inbound, triage: Triage, profile: ChannelProfile) -> dict[str, Any]:
         # Where the reply opens with the @handle, the greeting does not repeat the name.
         name = None if self._handle(inbound, profile) else (inbound.author or "").lstrip("@") or None
         return {
             "kind": triage.kind, "sentiment": triage.sentiment, "brand": self.settings.brand_name,
             "greeting": profile.greeting, "name": name if profile.greeting else None, "sign_off": profile.sign_off,
-            "signature": self.settings.agent_signature, "private": triage.private_info,
+            "signature": self.signature(), "private": triage.private_info,
             "private_channel": profile.private_channel, "short": profile.max_chars <= 300,
         }
 
@@ -224,7 +245,8 @@ class Drafter:
         if self.settings.draft_mode == "compose" and triage.language != self.settings.kb_language:
             query = self._translate_query(query, triage.language)
         retrieval = self.pipeline.retriever.search(query, filters=Filters(exclude_kinds=("guideline",)))
-        grounded = self.pipeline.retriever.grounded_passages(retrieval)
+        # The crisis policy and the brand voice are instructions for the team, never an answer to a customer.
+        grounded = [p for p in self.pipeline.retriever.grounded_passages(retrieval) if p.id not in NEVER_ANSWER]
         use = grounded[:PASSAGES_IN_PROMPT]
         compose = self.settings.draft_mode == "compose"
         if not use and triage.kind not in NO_CITATION_KINDS:
@@ -262,8 +284,16 @@ class Drafter:
         source = Passage(id="draft", chunk_id="draft", title="", text=body, kind="draft", official=True, score=1.0)
         problems = check_reply(new, cited=("draft",), retrieved=[source], message="", max_chars=limit,
                                system_prompt=rendered.text, needs_citation=False, private_public=False)
+        if action == "translate" and new:
+            code = next((c for c, n in LANGUAGE_NAMES.items() if n.lower() == (language or "").strip().lower()), None)
+            from copilot.triage.language import detect_language
+
+            if code and detect_language(new, default="en") != code:
+                problems.append(f"it is not in {language}")
+        problems = [p for p in problems if "SOURCES must list" not in p]
         if problems or not new:
-            raise ProviderError(f"the rewrite was not usable ({'; '.join(problems) or 'empty'}); the draft is unchanged")
+            raise ProviderError(f"The {action} rewrite could not be used, so the draft is unchanged: "
+                                f"{agent_words(problems)}. Edit the draft by hand or try another rewrite.")
         return f"{handle} {new}".strip() if handle else new
 
     def submit(self, draft: Draft, *, by: str) -> Any:
@@ -380,13 +410,13 @@ class Drafter:
 
     # -- the narrow job: facts chosen here, the model writes the opening ---------------------------
     def _phrase_table(self, language: str, profile: ChannelProfile) -> dict[str, str]:
-        values = {"channel": profile.private_channel, "brand": self.settings.brand_name}
+        values = {"channel": profile.private_channel, "brand": self.brand()}
         return {key: self.phrases.get(language, key, **values) for key in self.phrases.phrases["en"]}
 
     def _opener(self, inbound: Inbound, triage: Triage, language: str, fallback: str,
                 on_token: TokenCallback | None) -> tuple[str, list[str], float | None]:
         """One or two opening sentences by the model, checked; one retry with the reason; else ``fallback``."""
-        system = self.prompts.render("draft/opener_system.j2", brand=self.settings.brand_name)
+        system = self.prompts.render("draft/opener_system.j2", brand=self.brand())
         name = LANGUAGE_NAMES.get(language, "the customer's language")
         user = self.prompts.render("draft/opener.j2", kind=triage.kind, sentiment=triage.sentiment,
                                    language=name, message=redact(inbound.text)[:1200])
@@ -601,6 +631,24 @@ class Drafter:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+_AGENT_WORDS = (
+    ("repeats the instructions", "the model wrote its instructions instead of the reply"),
+    ("characters; the channel allows", "it came out too long for this channel"),
+    ("personal data", "it would repeat the customer's personal data"),
+    ("which no cited passage", "it added a fact or a number the draft does not have"),
+    ("copies the customer", "it repeated the customer's message"),
+    ("refuses", "the model refused"),
+    ("empty or too short", "the model returned nothing usable"),
+    ("is not in", "it did not come out in the language asked for"),
+)
+
+
+def agent_words(problems: list[str]) -> str:
+    """Validation problems said for the agent, not for the model."""
+    said = [next((words for key, words in _AGENT_WORDS if key in p), p) for p in problems]
+    return "; ".join(dict.fromkeys(said)) or "the model returned nothing usable"
 
 
 def _ms(start: float) -> float:

@@ -107,8 +107,8 @@ def test_the_phrase_book_has_every_part_in_six_languages() -> None:
         build_phrase_book({"en": {"greeting": "Hi"}})
 
 
-def make(tmp_path: Path, replies: list[str], triage: Triage):
-    settings = Settings(data_dir=tmp_path / "data", kb_dir=write_kb(tmp_path), draft_mode="compose")
+def make(tmp_path: Path, replies: list[str], triage: Triage, entries: dict[str, str] | None = None):
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=write_kb(tmp_path, entries), draft_mode="compose")
     pipe = build_pipeline(settings, chat=FakeChat(replies=replies), embedder=HashEmbeddings(),
                           triager=FixedTriager(triage))
     pipe.ingest()
@@ -150,3 +150,35 @@ def test_two_unanswered_customers_get_different_texts(tmp_path: Path) -> None:
     second = pipe.drafter.draft(Inbound(text="zzqx driver rain box qqq", channel="chat"))
     assert first.knowledge_gap and second.knowledge_gap
     assert first.text != second.text and "passed it to our team" in first.text
+
+
+def test_a_rewrite_that_fails_says_why_in_words_for_the_agent(tmp_path: Path) -> None:
+    from copilot.errors import ProviderError
+
+    pipe = make(tmp_path, ["Keep every fact, step and link exactly as it is. Add no new facts, promises or "
+                           "personal data."], labels())
+    with pytest.raises(ProviderError) as failure:
+        pipe.drafter.rewrite("Sorry about that! Reply here and we'll help.", "warmer", channel="chat")
+    message = str(failure.value)
+    assert "draft is unchanged" in message and "Edit the draft by hand" in message
+    assert "write only the reply" not in message.lower()  # words for the model never reach the agent
+
+
+def test_a_translation_in_the_wrong_language_is_refused(tmp_path: Path) -> None:
+    from copilot.errors import ProviderError
+
+    pipe = make(tmp_path, ["Sorry about that! Reply here and we will help you with it."], labels())
+    with pytest.raises(ProviderError, match="language asked for"):
+        pipe.drafter.rewrite("Sorry about that! Reply here and we'll help.", "translate", channel="chat",
+                             language="Spanish")
+
+
+def test_a_knowledge_base_without_a_voice_entry_gets_a_neutral_sign_off(tmp_path: Path) -> None:
+    from kb_helpers import ENTRIES
+
+    no_voice = {path: text for path, text in ENTRIES.items() if "kb-brand-voice" not in text}
+    pipe = make(tmp_path, ["Thanks for asking, happy to look into this with you."],
+                labels("question", sentiment="neutral"), no_voice)
+    draft = pipe.drafter.draft(Inbound(text="zzqx what is the qqq policy", channel="email"))
+    assert draft.text.rstrip().endswith("The support team") and "Lumio" not in draft.text
+    assert "Holding message" not in draft.text  # the crisis policy is never drafted from as an answer
