@@ -74,7 +74,8 @@ COMMITMENTS = re.compile(
     r"sunday|tomorrow)\b|\bnext (?:week|update|release)\b|\bguarantee\b", re.IGNORECASE)
 
 CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understand|not sure what you mean|"
-                      r"could you (?:please )?(?:clarify|provide|share|tell)|can you (?:please )?(?:provide|clarify)",
+                      r"could you (?:please )?(?:clarify|provide|share|tell)|can you (?:please )?(?:provide|clarify)|"
+                      r"(?:can'?t|cannot|unable to) (?:provide|write|help)|as requested|an opening",
                       re.IGNORECASE)
 
 

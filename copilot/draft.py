@@ -423,13 +423,16 @@ class Drafter:
         messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
         problems: list[str] = []
         first: float | None = None
+        # What the model must not hand back: its instructions, the examples and the retry's own wording.
+        instructions = system.text + "\n" + self.prompts.render("draft/opener_retry.j2", error="",
+                                                                 language=name).text
         for round_ in range(2):
             options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
             raw, first_ms = self._call(messages, on_token if round_ == 0 else None, 72, stop=["\n\n", "Message:"],
                                        **options)
             first = first if first is not None else first_ms
             text = clean_opener(raw)
-            problems = opener_problems(text, message=inbound.text, language=language, prompt=system.text)
+            problems = opener_problems(text, message=inbound.text, language=language, prompt=instructions)
             if not problems:
                 return text, [], first
             retry = self.prompts.render("draft/opener_retry.j2", error="; ".join(problems), language=name)
