@@ -182,3 +182,22 @@ def test_a_knowledge_base_without_a_voice_entry_gets_a_neutral_sign_off(tmp_path
     draft = pipe.drafter.draft(Inbound(text="zzqx what is the qqq policy", channel="email"))
     assert draft.text.rstrip().endswith("The support team") and "Lumio" not in draft.text
     assert "Holding message" not in draft.text  # the crisis policy is never drafted from as an answer
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("Dear [Customer's Name], I hope this message finds you well. Reply here.", "letter template"),
+    ("Sorry about that. Set the Wi-Fi channel to 1 or 11 instead of", "cut off"),
+    ("Sorry about that. We're working on fixing it and will make it available soon.", "unsupported commitment"),
+    ("The bulb flickers, buzzes or keeps going offline when it's on a dimmer switch. Reply here.",
+     "restates the problem"),
+])
+def test_the_reviewer_check_names_what_a_reviewer_would_rewrite(text: str, problem: str) -> None:
+    from copilot.evaluation.scorers import reviewer_check
+
+    source = ("The bulb flickers, buzzes or keeps going offline when it's on a dimmer switch.\n\n"
+              "1. Turn the dimmer up to 100%.")
+    score = reviewer_check(text, "my bulb flickers on the dimmer, fix it", [source])
+    assert score.passed is False and problem in score.detail
+    good = reviewer_check("Sorry about the flicker! Turn the dimmer up to 100%. Reply here if it continues.",
+                          "my bulb flickers on the dimmer, fix it", [source])
+    assert good.passed is True

@@ -350,18 +350,20 @@ def reviewer_check(text: str, message: str, sources: Iterable[str], *, signature
         found.append(f"letter template or placeholder ({TEMPLATE_MARKS.search(body).group(0)})")  # type: ignore[union-attr]
     if not re.search(r"[.!?)…]$|[\U0001F300-\U0001FAFF]$", body):
         found.append(f"cut off (…{body[-30:]})")
+    sources = list(sources)
     source_text = " ".join(sources)
+    # A passage's first paragraph states the problem ("The app says my hub is offline"); the answer follows.
+    problems = [src.strip().split("\n\n")[0] for src in sources if "\n\n" in src.strip()]
     for sentence in sentences(" ".join(body.split())):
         if _restates(sentence, message):
             found.append(f"restates the message ({sentence[:60]})")
             break
-        first_lines = [ln for ln in source_text.splitlines()[:3] if len(ln) > 30]
-        if any(_restates(sentence, line) for line in first_lines) and len(sentence) < 200:
+        if any(_restates(sentence, problem) for problem in problems) and len(sentence) < 200:
             found.append(f"restates the problem as the answer ({sentence[:60]})")
             break
-    promise = COMMITMENTS.search(body)
-    if promise and not COMMITMENTS.search(source_text):
-        found.append(f"unsupported commitment ({promise.group(0)})")
+    unsupported = [m.group(0) for m in COMMITMENTS.finditer(body) if m.group(0).lower() not in source_text.lower()]
+    if unsupported:
+        found.append(f"unsupported commitment ({unsupported[0]})")
     return verdict("reviewer", not found, "; ".join(found))
 
 

@@ -93,7 +93,7 @@ def summarise_support(rows: Sequence[dict[str, Any]], *, k: int) -> dict[str, An
     """The summary of a support run."""
     n = len(rows)
     errors = [r["id"] for r in rows if r.get("error")]
-    scores = score_table(rows, [*HEADLINE, *POLICY])
+    scores = score_table(rows, [*HEADLINE, *POLICY, "approvable"])
     retrieval = score_table(rows, ("hit", "recall", "rr", "ndcg"))
     triage = triage_table(rows)
     escal = [r for r in rows if "escalation" in r["scores"]]
