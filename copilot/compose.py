@@ -26,7 +26,7 @@ LANGUAGES = ("en", "es", "fr", "de", "pt", "it")
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese",
                   "it": "Italian", "nl": "Dutch", "pl": "Polish", "sv": "Swedish", "da": "Danish",
                   "no": "Norwegian", "tr": "Turkish", "ro": "Romanian", "id": "Indonesian", "cs": "Czech"}
-PHRASE_KEYS = ("greeting", "lead", "lead_workaround", "offer", "offer_fix", "offer_short", "private",
+PHRASE_KEYS = ("greeting", "ack_words", "lead", "lead_workaround", "offer", "offer_fix", "offer_short", "private",
                "no_answer", "ack_complaint", "ack_question", "ack_feedback", "ack_praise", "ack_other",
                "praise_close", "feedback_close", "crisis", "guide_language")
 
@@ -75,7 +75,8 @@ COMMITMENTS = re.compile(
 
 CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understand|not sure what you mean|"
                       r"could you (?:please )?(?:clarify|provide|share|tell)|can you (?:please )?(?:provide|clarify)|"
-                      r"(?:can'?t|cannot|unable to) (?:provide|write|help)|as requested|an opening",
+                      r"\bI (?:can'?t|cannot|am unable to)\b|(?:can'?t|cannot|unable to) (?:provide|write|help|continue|complete)|"
+                      r"as requested|an opening|more information",
                       re.IGNORECASE)
 
 
@@ -257,7 +258,8 @@ def _fit_sentences(text: str, budget: int) -> str:
 
 
 # -- the model's part ---------------------------------------------------------------------------
-def opener_problems(text: str, *, message: str, language: str, prompt: str = "", cited_text: str = "") -> list[str]:
+def opener_problems(text: str, *, message: str, language: str, prompt: str = "", cited_text: str = "",
+                    ack_words: str = "") -> list[str]:
     """Why a model-written opening cannot open a reply (empty: it can)."""
     from copilot.guardrails import REFUSAL, _copies, leaked_prompt
     from copilot.triage.language import detect_language
@@ -279,6 +281,9 @@ def opener_problems(text: str, *, message: str, language: str, prompt: str = "",
         problems.append("it talks about instructions or being an AI; write to the customer")
     if _mostly_copied(stripped, message):
         problems.append("it copies the customer's message; say it in your own words")
+    wanted = [w.strip() for w in ack_words.split(",") if w.strip()]
+    if wanted and not any(w in lower for w in wanted):
+        problems.append("it does not acknowledge the customer; say sorry or thank them for this")
     if CONFUSED.search(stripped):
         problems.append("it says it did not understand; acknowledge what the customer told you")
     if REFUSAL.search(stripped):

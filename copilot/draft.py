@@ -331,7 +331,14 @@ class Drafter:
         headings = [f"Safety holding message ({detail})"] if safety and detail else []
         headings += ["Safety holding message"] if safety else []
         headings.append("Holding message")
-        holding = next((text for h in headings if (text := self.book.section("kb-crisis-policy", h))), None)
+        language = self.phrases.language(triage.language)
+        # The policy's own text in the customer's language ("Holding message (es)") first, then its general
+        # text for an English message, else the phrase book's text in the customer's language.
+        wanted = [f"{h} ({language})" for h in headings] + (headings if language == "en" else [])
+        holding = next((text for h in wanted if (text := self.book.section("kb-crisis-policy", h))), None)
+        if holding is None and language == "en" or holding is None and not self.phrases.phrases.get(language):
+            holding = next((text for h in headings if (text := self.book.section("kb-crisis-policy", h))), None)
+        holding = holding or (self.phrases.get(language, "crisis") if language != "en" else None)
         holding = holding or self.prompts.render("replies/crisis_default.j2").text
         rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
         text = self._with_handle(fit_length(rendered.text, limit), handle)
@@ -428,11 +435,12 @@ class Drafter:
                                                                  language=name).text
         for round_ in range(2):
             options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
-            raw, first_ms = self._call(messages, on_token if round_ == 0 else None, 72, stop=["\n\n", "Message:"],
-                                       **options)
+            raw, first_ms = self._call(messages, on_token if round_ == 0 else None, 64,
+                                       stop=["Message:", "\nOpening"], **options)
             first = first if first is not None else first_ms
             text = clean_opener(raw)
-            problems = opener_problems(text, message=inbound.text, language=language, prompt=instructions)
+            problems = opener_problems(text, message=inbound.text, language=language, prompt=instructions,
+                                       ack_words=self.phrases.get(language, "ack_words"))
             if not problems:
                 return text, [], first
             retry = self.prompts.render("draft/opener_retry.j2", error="; ".join(problems), language=name)

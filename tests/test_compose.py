@@ -201,3 +201,17 @@ def test_the_reviewer_check_names_what_a_reviewer_would_rewrite(text: str, probl
     good = reviewer_check("Sorry about the flicker! Turn the dimmer up to 100%. Reply here if it continues.",
                           "my bulb flickers on the dimmer, fix it", [source])
     assert good.passed is True
+
+
+def test_a_spanish_crisis_gets_the_holding_message_in_spanish(tmp_path: Path) -> None:
+    pipe = make(tmp_path, ["unused"], labels("crisis", crisis=True, crisis_level="crisis",
+                                             crisis_reason="self-harm", language="es"))
+    draft = pipe.drafter.draft(Inbound(text="ya no quiero seguir viviendo", channel="chat"))
+    assert draft.status == "escalated" and "Lo sentimos muchísimo" in draft.text
+
+
+def test_an_opening_that_acknowledges_nothing_is_refused() -> None:
+    book = load_phrase_book()
+    problems = opener_problems("No hay personas que deberían vacunarse.", message="¿Hay personas que no deberían "
+                               "vacunarse?", language="es", ack_words=book.get("es", "ack_words"))
+    assert any("acknowledge" in p for p in problems)
