@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, sentences
+from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, sentences, whole_sentences
 from copilot.types import Passage
 
 PHRASES_FILE = Path(__file__).parent / "data" / "reply_phrases.yaml"
@@ -36,13 +36,7 @@ _LABEL = re.compile(r"^([^:.;!?]{2,48}):\s+(\S.*)$")
 _CONDITION = re.compile(r"^(?:if|when|still)\s+([^,:?]{3,70})[,:?]\s", re.IGNORECASE)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 # Words that carry no situation: a shared "the" or "my" says nothing about which step fits.
-_STOP = frozenset("""
-a an the and or but if then so to of in on at by for with from into onto over under up down out off is are
-was were be been being am do does did done doing have has had having i me my mine we us our you your it its
-this that these those there here what which who when where why how not no yes can could will would should
-may might must just also still again already very really too any some all every each more most other
-please thanks thank hi hello hey get got make made go going gone keep kept lumio app one two
-""".split())
+_STOP = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "so", "to", "of", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "over", "under", "up", "down", "out", "off", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "done", "doing", "have", "has", "had", "having", "i", "me", "my", "mine", "we", "us", "our", "you", "your", "it", "its", "this", "that", "these", "those", "there", "here", "what", "which", "who", "when", "where", "why", "how", "not", "no", "yes", "can", "could", "will", "would", "should", "may", "might", "must", "just", "also", "still", "again", "already", "very", "really", "too", "any", "some", "all", "every", "each", "more", "most", "other", "please", "thanks", "thank", "hi", "hello", "hey", "get", "got", "make", "made", "go", "going", "gone", "keep", "kept", "lumio", "app", "one", "two"])
 # Different words for the same attempt: a customer who "rebooted" it has done the "unplug it" step.
 _CONCEPTS = {
     "restart": ("restart", "restarted", "restarting", "reboot", "rebooted", "rebooting", "unplug", "unplugged",
@@ -239,22 +233,12 @@ def select_facts(passage: Passage, answer: str, message: str, budget: int) -> Fa
                 break
     if not chosen and units:
         first = (matched or general or units)[0]
-        chosen = [Unit(first.index, _fit_sentences(first.text, budget), first.label, first.step)]
+        chosen = [Unit(first.index, whole_sentences(first.text, budget) or first.text, first.label, first.step)]
         truncated = True
     first_ids = {u.index for u in matched}
     chosen.sort(key=lambda u: (u.index not in first_ids, u.index))
     return Facts(passage.id, tuple(chosen), tuple(u.label or "" for u in matched),
                  tuple(u.text for u in skipped), truncated)
-
-
-def _fit_sentences(text: str, budget: int) -> str:
-    out = ""
-    for part in sentences(text):
-        candidate = f"{out} {part}".strip()
-        if len(candidate) > budget:
-            break
-        out = candidate
-    return out or text
 
 
 # -- the model's part ---------------------------------------------------------------------------

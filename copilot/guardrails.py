@@ -96,16 +96,22 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9@¿¡])", text.strip()) if s.strip()]
 
 
-def fit_length(text: str, limit: int) -> str:
-    """Cut at a sentence (else word) boundary so the text fits ``limit`` characters."""
-    if len(text) <= limit:
-        return text
+def whole_sentences(text: str, limit: int) -> str:
+    """The leading whole sentences of ``text`` that fit ``limit`` characters ("" when not even one does)."""
     out = ""
     for sentence in sentences(text):
         candidate = f"{out} {sentence}".strip()
         if len(candidate) > limit:
             break
         out = candidate
+    return out
+
+
+def fit_length(text: str, limit: int) -> str:
+    """Cut at a sentence (else word) boundary so the text fits ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    out = whole_sentences(text, limit)
     if out:
         return out
     cut = text[: max(limit - 1, 1)].rsplit(" ", 1)[0].rstrip(",;:")

@@ -155,8 +155,8 @@ def test_two_unanswered_customers_get_different_texts(tmp_path: Path) -> None:
 def test_a_rewrite_that_fails_says_why_in_words_for_the_agent(tmp_path: Path) -> None:
     from copilot.errors import ProviderError
 
-    pipe = make(tmp_path, ["Keep every fact, step and link exactly as it is. Add no new facts, promises or "
-                           "personal data."], labels())
+    pipe = make(tmp_path, [("Keep every fact, step and link exactly as it is. Add no new facts, promises or "
+                           "personal data.")], labels())
     with pytest.raises(ProviderError) as failure:
         pipe.drafter.rewrite("Sorry about that! Reply here and we'll help.", "warmer", channel="chat")
     message = str(failure.value)
