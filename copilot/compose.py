@@ -307,7 +307,7 @@ def clean_opener(raw: str) -> str:
     text = re.sub(r"^(?:@\w+\s*)+", "", text)
     text = re.sub(r"^(?:hi|hello|hey|hola|bonjour|salut|hallo|ciao|olá|oi)\b[^,.!?\n]{0,30}[,!]\s*", "", text,
                   flags=re.IGNORECASE)
-    first = " ".join(text.split("\n\n")[0].split())
+    first = " ".join(text.strip().split("\n")[0].split())  # an opening is one line; what follows is not ours
     parts = sentences(first)
     # The first sentence acknowledges; a second one is kept only after a very short first (small models
     # go on to restate the problem or to promise).

@@ -425,8 +425,9 @@ class Drafter:
         """One or two opening sentences by the model, checked; one retry with the reason; else ``fallback``."""
         system = self.prompts.render("draft/opener_system.j2", brand=self.brand())
         name = LANGUAGE_NAMES.get(language, "the customer's language")
+        example = self.tone_examples.example_for(inbound, triage) if self.tone_examples else None
         user = self.prompts.render("draft/opener.j2", kind=triage.kind, sentiment=triage.sentiment,
-                                   language=name, message=redact(inbound.text)[:1200])
+                                   language=name, message=redact(inbound.text)[:1200], example=example)
         messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
         problems: list[str] = []
         first: float | None = None

@@ -19,7 +19,7 @@ KB = REPO_ROOT / "knowledge"
 COMPLAINT = "@LumioHelp my new bulbs flicker every time I dim them from the wall switch. Paid good money for this"
 CRISIS = "The Lumio plug in my son's room started smoking and there are scorch marks on the wall. I'm terrified."
 # What the fake model answers: a grounded reply that passes the guardrails for the complaint above.
-REPLY = ("REPLY: Sorry about the flicker, that's not what you paid for. Turn the wall dimmer all the way up and "
+REPLY = ("REPLY: Sorry about the flicker, that must be really annoying. Turn the wall dimmer all the way up and "
          "leave it there, then dim in the app or by voice instead.\nSOURCES: kb-fix-bulb-flicker-dimmer")
 
 REWRITE = "REPLY: Sorry! Set the wall dimmer to full and dim in the app.\nSOURCES: none"

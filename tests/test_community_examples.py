@@ -61,5 +61,5 @@ def test_the_drafter_shows_one_short_example_in_its_prompt(tmp_path: Path, index
     prompt = pipe.chat.seen[-1][1].content
     assert "match its tone, not its facts" in prompt
     assert "<example>So sorry about the hub, that's no fun at all." in prompt
-    assert prompt.index("<example>") < prompt.index("<message>")
+    assert prompt.index("<example>") < prompt.index("Message: ")
     assert draft.status == first.status == "pending" and draft.cited_ids == ("kb-fix-hub-offline",)
