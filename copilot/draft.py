@@ -336,8 +336,6 @@ class Drafter:
         # text for an English message, else the phrase book's text in the customer's language.
         wanted = [f"{h} ({language})" for h in headings] + (headings if language == "en" else [])
         holding = next((text for h in wanted if (text := self.book.section("kb-crisis-policy", h))), None)
-        if holding is None and language == "en" or holding is None and not self.phrases.phrases.get(language):
-            holding = next((text for h in headings if (text := self.book.section("kb-crisis-policy", h))), None)
         holding = holding or (self.phrases.get(language, "crisis") if language != "en" else None)
         holding = holding or self.prompts.render("replies/crisis_default.j2").text
         rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
@@ -481,6 +479,7 @@ class Drafter:
         facts: Facts | None = None
         rendered = None
         whole = self._whole(passage) if passage is not None else None
+        answer = answer_part(whole)[1] if whole is not None else ""
         for offer in offers:
             frame = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
                                         facts="~" if passage else "")
@@ -489,7 +488,6 @@ class Drafter:
             for _ in range(3):  # numbering and joins cost a little more than the units' own length
                 text_facts = ""
                 if whole is not None:
-                    _, answer = answer_part(whole)
                     facts = select_facts(whole, answer, inbound.text, budget)
                     text_facts = facts.render(inline=not block)
                 rendered = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
