@@ -18,7 +18,12 @@ from copilot.config import Settings, load_settings
 from copilot.errors import ConfigError, ProviderError
 from copilot.models.embeddings import as_matrix
 from copilot.models.factory import build_chat, build_embedder, model_label
-from copilot.models.openai_backend import PLACEHOLDER_KEY, build_openai_chat, build_openai_embeddings
+from copilot.models.openai_backend import (
+    PLACEHOLDER_KEY,
+    CopilotChatOpenAI,
+    build_openai_chat,
+    build_openai_embeddings,
+)
 
 REPLY = "Sorry about the drops! Move the router to channel 6 [kb-wifi-drops]."
 DIM = 8
@@ -54,6 +59,13 @@ class StubOpenAI(BaseHTTPRequestHandler):
             self._send_json(500, {"error": {"message": "model crashed", "type": "server_error"}})
         elif body.get("model") == "locked":
             self._send_json(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+        elif body.get("model") == "no-schema" and body.get("response_format", {}).get("type") == "json_schema":
+            # What llama-cpp-python's server answers: a validation error, sent as a 500.
+            self._send_json(500, {"error": {"message": "1 validation error: ('body', 'response_format', 'type') "
+                                            "Input should be 'text' or 'json_object'", "type": "internal_server_error"}})
+        elif body.get("model") == "no-format" and "response_format" in body:
+            self._send_json(400, {"error": {"message": "Unrecognized request argument supplied: response_format",
+                                            "type": "invalid_request_error"}})
         elif self.path == "/v1/chat/completions" and body.get("stream"):
             self._stream_chat(body)
         elif self.path == "/v1/chat/completions":
@@ -228,3 +240,75 @@ def test_factory_dispatches_to_the_openai_backend(settings: Settings, stub_serve
     assert chat.invoke(MESSAGES).content == REPLY
     assert embedder.embed_query("hub offline") == pytest.approx(fake_vector("hub offline"))
     assert model_label(chat) == f"openai-chat:stub-chat@127.0.0.1:{stub_server.server_port}"
+
+
+SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"]}
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+
+
+def _formats_sent(stub_server: StubServer) -> list[Any]:
+    return [r["body"].get("response_format") for r in stub_server.requests if r["path"] == "/v1/chat/completions"]
+
+
+@pytest.fixture
+def fresh_formats() -> Iterator[None]:
+    saved = dict(CopilotChatOpenAI.accepted_formats)
+    CopilotChatOpenAI.accepted_formats.clear()
+    yield
+    CopilotChatOpenAI.accepted_formats.clear()
+    CopilotChatOpenAI.accepted_formats.update(saved)
+
+
+@pytest.mark.usefixtures("fresh_formats")
+def test_json_schema_is_sent_to_a_server_that_takes_it(settings: Settings, stub_server: StubServer) -> None:
+    chat = build_openai_chat(settings, max_retries=0)
+
+    chat.invoke(MESSAGES, response_format=JSON_SCHEMA)
+    chat.invoke(MESSAGES, response_format=JSON_SCHEMA)
+
+    assert _formats_sent(stub_server) == [JSON_SCHEMA, JSON_SCHEMA]
+
+
+@pytest.mark.usefixtures("fresh_formats")
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_server_without_json_schema_gets_json_object_with_the_schema(
+    settings: Settings, stub_server: StubServer, streaming: bool
+) -> None:
+    chat = build_openai_chat(settings.model_copy(update={"openai_model": "no-schema"}), max_retries=0)
+
+    def call() -> str:
+        if streaming:
+            return "".join(chunk.text for chunk in chat.stream(MESSAGES, response_format=JSON_SCHEMA))
+        return str(chat.invoke(MESSAGES, response_format=JSON_SCHEMA).content)
+
+    assert call() == REPLY
+    assert _formats_sent(stub_server) == [JSON_SCHEMA, {"type": "json_object", "schema": SCHEMA}]
+
+    stub_server.requests.clear()
+    assert call() == REPLY  # remembered: no second probe
+    assert _formats_sent(stub_server) == [{"type": "json_object", "schema": SCHEMA}]
+
+
+@pytest.mark.usefixtures("fresh_formats")
+def test_a_server_without_response_format_gets_instructions_only(
+    settings: Settings, stub_server: StubServer
+) -> None:
+    chat = build_openai_chat(settings.model_copy(update={"openai_model": "no-format"}), max_retries=0)
+
+    assert chat.invoke(MESSAGES, response_format=JSON_SCHEMA).content == REPLY
+    assert _formats_sent(stub_server) == [JSON_SCHEMA, {"type": "json_object", "schema": SCHEMA},
+                                          {"type": "json_object"}, None]
+    stub_server.requests.clear()
+
+    assert chat.invoke(MESSAGES, response_format=JSON_SCHEMA).content == REPLY
+    assert _formats_sent(stub_server) == [None]
+
+
+@pytest.mark.usefixtures("fresh_formats")
+def test_an_error_that_is_not_about_the_format_is_not_retried(settings: Settings, stub_server: StubServer) -> None:
+    chat = build_openai_chat(settings.model_copy(update={"openai_model": "broken"}), max_retries=0)
+
+    with pytest.raises(ProviderError, match="500"):
+        chat.invoke(MESSAGES, response_format=JSON_SCHEMA)
+    assert len(_formats_sent(stub_server)) == 1
+    assert CopilotChatOpenAI.accepted_formats == {}
