@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 
 from copilot.config import Settings
 from copilot.errors import ConfigError, ProviderError
-from copilot.knowledge import chunk_entries, load_knowledge
+from copilot.knowledge import chunk_entries, read_knowledge
 from copilot.lexical import BM25
 from copilot.models.embeddings import as_matrix
 from copilot.types import Chunk
@@ -37,13 +37,27 @@ class IngestReport:
     unchanged: int
     seconds: float
     embed_seconds: float
+    merged: int = 0  # table rows that repeated another entry's question and answer
+    renamed: int = 0  # table rows that repeated an id with another answer, kept under a new id
+    duplicates: tuple[str, ...] = ()  # one line per merged or renamed row, naming file and line
 
     @property
     def entries_per_s(self) -> float:
         return self.entries / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "entries_per_s": round(self.entries_per_s, 1)}
+        return {**self.__dict__, "duplicates": list(self.duplicates), "entries_per_s": round(self.entries_per_s, 1)}
+
+    def duplicates_summary(self, shown: int = 5) -> str:
+        """One paragraph for people: counts, then the first few rows (empty when there were none)."""
+        if not self.duplicates:
+            return ""
+        lines = [(f"{len(self.duplicates)} repeated FAQ rows: {self.merged} merged (same answer), {self.renamed} "
+                 f"kept under a new id (another answer; check which one is current):")]
+        lines += [f"  {line}" for line in self.duplicates[:shown]]
+        if len(self.duplicates) > shown:
+            lines.append(f"  ... and {len(self.duplicates) - shown} more (`copilot ingest --json` lists all)")
+        return "\n".join(lines)
 
 
 def _client(settings: Settings) -> Any:
@@ -217,5 +231,7 @@ def is_title(chunk_id: str) -> bool:
 def ingest(settings: Settings, index: Index, kb_dir: Path | None = None,
            progress: Progress | None = None) -> IngestReport:
     """Validate the whole knowledge base first (nothing half-indexed), then sync the index."""
-    entries = load_knowledge(kb_dir or settings.kb_dir)
-    return index.sync(chunk_entries(entries), progress=progress)
+    knowledge = read_knowledge(kb_dir or settings.kb_dir)
+    report = index.sync(chunk_entries(knowledge.entries), progress=progress)
+    return replace(report, merged=knowledge.merged, renamed=knowledge.renamed,
+                   duplicates=tuple(d.message() for d in knowledge.duplicates))

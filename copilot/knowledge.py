@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +252,61 @@ def iter_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def load_knowledge(root: Path | str) -> list[Entry]:
-    """Every entry of a knowledge base, validated; raises on the first bad file, naming file and line."""
+@dataclass(frozen=True)
+class Duplicate:
+    """A table row whose id another entry already had: merged when the answers match, else kept renamed."""
+
+    id: str
+    source: str
+    line: int
+    first_source: str
+    first_line: int
+    kept_as: str | None  # the row's new id; None when it was merged into the first
+
+    def message(self) -> str:
+        where, first = f"{self.source}:{self.line}", f"{self.first_source}:{self.first_line}"
+        if self.kept_as is None:
+            return f"{where}: merged into {self.id!r} ({first}): same question and answer"
+        return f"{where}: id {self.id!r} is already used by {first} with another answer: kept as {self.kept_as!r}"
+
+
+@dataclass(frozen=True)
+class KnowledgeLoad:
+    """The entries of a knowledge base, and the duplicate table rows that were merged or renamed."""
+
+    entries: list[Entry]
+    duplicates: tuple[Duplicate, ...] = ()
+
+    @property
+    def merged(self) -> int:
+        return sum(1 for d in self.duplicates if d.kept_as is None)
+
+    @property
+    def renamed(self) -> int:
+        return len(self.duplicates) - self.merged
+
+
+def _same_answer(a: Entry, b: Entry) -> bool:
+    return " ".join(a.body.casefold().split()) == " ".join(b.body.casefold().split())
+
+
+def _free_id(base: str, entry: Entry, taken: dict[str, Entry]) -> str:
+    """A new id for a duplicate row, stable across re-ingests: derived from its answer, not its position."""
+    digest = hashlib.sha1(" ".join(entry.body.split()).encode("utf-8")).hexdigest()
+    for width in range(6, len(digest) + 1):
+        candidate = f"{base[:120]}.{digest[:width]}"
+        if candidate not in taken:
+            return candidate
+    raise KnowledgeError(entry.source, entry.line, f"cannot find a free id for the duplicate {base!r}")
+
+
+def read_knowledge(root: Path | str) -> KnowledgeLoad:
+    """Every entry of a knowledge base, validated; raises on the first bad file, naming file and line.
+
+    Markdown entries own their ids: two with the same id are an error. FAQ exports often repeat a question;
+    a table row whose id is taken is merged when its answer is the same, and otherwise kept under an id
+    derived from its answer. Both cases are reported, never silent.
+    """
     root = Path(root)
     if root.is_file():
         files, base = [root], root.parent
@@ -260,21 +314,41 @@ def load_knowledge(root: Path | str) -> list[Entry]:
         files, base = list(iter_files(root)), root
     else:
         raise UserError(f"knowledge base {root} not found")
-    entries: list[Entry] = []
-    seen: dict[str, Entry] = {}
-    for path in files:
-        loaded = [load_markdown(path, base)] if path.suffix.lower() in (".md", ".markdown") else load_table(
-            path, base)
-        for entry in loaded:
-            if entry.id in seen:
-                first = seen[entry.id]
+    loaded: list[tuple[bool, list[Entry]]] = [
+        (True, [load_markdown(path, base)]) if path.suffix.lower() in (".md", ".markdown")
+        else (False, load_table(path, base)) for path in files]
+    taken: dict[str, Entry] = {}
+    for is_markdown, file_entries in loaded:  # Markdown first: a hand-written entry keeps its id
+        for entry in file_entries if is_markdown else ():
+            if entry.id in taken:
+                first = taken[entry.id]
                 raise KnowledgeError(entry.source, entry.line,
                                      f"duplicate id {entry.id!r} (first used in {first.source}:{first.line})")
-            seen[entry.id] = entry
+            taken[entry.id] = entry
+    duplicates: list[Duplicate] = []
+    entries: list[Entry] = []
+    for is_markdown, file_entries in loaded:
+        for entry in file_entries:
+            if not is_markdown:
+                first = taken.get(entry.id)
+                if first is not None and _same_answer(first, entry):
+                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, first.source, first.line, None))
+                    continue
+                if first is not None:
+                    new_id = _free_id(entry.id, entry, taken)
+                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, first.source, first.line,
+                                                new_id))
+                    entry = replace(entry, id=new_id)
+                taken[entry.id] = entry
             entries.append(entry)
     if not entries:
         raise UserError(f"knowledge base {root} has no entries (.md, .csv, .jsonl or .json files)")
-    return entries
+    return KnowledgeLoad(entries, tuple(duplicates))
+
+
+def load_knowledge(root: Path | str) -> list[Entry]:
+    """Every entry of a knowledge base (see ``read_knowledge``)."""
+    return read_knowledge(root).entries
 
 
 def _pieces(body: str, limit: int) -> list[str]:

@@ -163,6 +163,18 @@ def test_cli_ingest_search_and_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "run `copilot ingest` first" in capsys.readouterr().err
     assert main(["ingest", "--kb", str(kb), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 7
+    (kb / "faq" / "export.jsonl").write_text("".join(json.dumps(row) + "\n" for row in (
+        {"question": "Do you ship abroad?", "answer": "Yes, to the EU."},
+        {"question": "Do you ship abroad?", "answer": "Yes, to the EU."},
+        {"question": "Do you ship abroad?", "answer": "Only to the UK."})))
+    assert main(["ingest", "--kb", str(kb)]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 9 entries" in out
+    assert "2 repeated FAQ rows: 1 merged (same answer), 1 kept under a new id" in out
+    assert "export.jsonl:2: merged into" in out and "export.jsonl:3: id" in out
+    (kb / "faq" / "export.jsonl").unlink()
+    assert main(["ingest", "--kb", str(kb), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["duplicates"] == []
     assert main(["search", "bulb won't connect to wifi", "--kb", str(kb), "--json", "--k", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["passages"][0]["id"] == "kb-wifi" and len(out["passages"]) == 2

@@ -9,7 +9,7 @@ import pytest
 from kb_helpers import ENTRIES, write_kb
 
 from copilot.errors import KnowledgeError, UserError
-from copilot.knowledge import chunk_entry, load_knowledge, section, stable_id
+from copilot.knowledge import chunk_entry, load_knowledge, read_knowledge, section, stable_id
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,13 +94,47 @@ def test_table_errors_name_file_and_line(tmp_path: Path, name: str, text: str, l
     assert needle in err.reason
 
 
-def test_duplicate_ids_name_both_places(tmp_path: Path) -> None:
-    kb = write_kb(tmp_path, {"a.md": GOOD_FRONT, "b.jsonl": json.dumps({"id": "kb-x", "question": "q",
-                                                                       "answer": "a"}) + "\n"})
+def test_duplicate_markdown_ids_name_both_places(tmp_path: Path) -> None:
+    kb = write_kb(tmp_path, {"a.md": GOOD_FRONT, "b.md": GOOD_FRONT.replace("Answer.", "Another answer.")})
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(kb)
     assert "duplicate id 'kb-x'" in str(info.value)
-    assert "a.md:1" in str(info.value)
+    assert "a.md:1" in str(info.value) and "b.md" in str(info.value)
+
+
+def _rows(*rows: tuple[str, str]) -> str:
+    return "".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in rows)
+
+
+def test_an_faq_export_with_repeated_questions_loads_and_reports_them(tmp_path: Path) -> None:
+    kb = write_kb(tmp_path, {"export.jsonl": _rows(
+        ("How do I open an account?", "Visit any branch with ID."),
+        ("How do I open an account?", "Visit any branch with ID. "),  # the same answer: merged
+        ("how do I  open an account?", "Apply online in the app."),  # another answer: kept, renamed
+        ("Can I close my account?", "Yes, in the app."),
+    )})
+
+    knowledge = read_knowledge(kb)
+    mine = [e for e in knowledge.entries if e.source.endswith("export.jsonl")]
+    base = stable_id("How do I open an account?")
+
+    assert [e.body for e in mine] == ["Visit any branch with ID.", "Apply online in the app.", "Yes, in the app."]
+    assert len({e.id for e in knowledge.entries}) == len(knowledge.entries)
+    assert mine[0].id == base and mine[1].id.startswith(base + ".")
+    assert (knowledge.merged, knowledge.renamed) == (1, 1)
+    merged, renamed = (d.message() for d in knowledge.duplicates)
+    assert merged.startswith("kb/export.jsonl:2: merged into") and "export.jsonl:1" in merged
+    assert renamed.startswith("kb/export.jsonl:3:") and repr(mine[1].id) in renamed
+    # the new id follows the answer, so a re-ingest (or reordered export) keeps it
+    assert read_knowledge(kb).entries == knowledge.entries
+
+
+def test_a_table_row_never_takes_a_markdown_entrys_id(tmp_path: Path) -> None:
+    kb = write_kb(tmp_path, {"a-table.jsonl": json.dumps({"id": "kb-x", "question": "q", "answer": "a"}) + "\n",
+                             "z.md": GOOD_FRONT})
+    entries = {e.source.rsplit("/", 1)[-1]: e for e in load_knowledge(kb)}
+    assert entries["z.md"].id == "kb-x"
+    assert entries["a-table.jsonl"].id.startswith("kb-x.")
 
 
 def test_missing_and_empty_knowledge_base(tmp_path: Path) -> None:

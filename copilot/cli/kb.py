@@ -50,9 +50,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         report = pipeline.ingest(progress=update)
     finally:
         close()
-    emit(report.to_dict(), args.json, lambda r: (
-        f"indexed {r['entries']} entries ({r['chunks']} chunks): {r['added']} added, {r['changed']} changed, "
-        f"{r['removed']} removed, {r['unchanged']} unchanged in {r['seconds']:.1f}s"))
+    emit(report.to_dict(), args.json, lambda r: "\n".join(filter(None, (
+        (f"indexed {r['entries']} entries ({r['chunks']} chunks): {r['added']} added, {r['changed']} changed, "
+        f"{r['removed']} removed, {r['unchanged']} unchanged in {r['seconds']:.1f}s"),
+        report.duplicates_summary()))))
     return 0
 
 

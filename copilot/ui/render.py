@@ -273,8 +273,15 @@ def proposal_md(items: Sequence[ReviewItem]) -> str:
 
 def ingest_md(report: IngestReport) -> str:
     r = report.to_dict()
-    return ok_md(f"Indexed {r['entries']} entries ({r['chunks']} chunks): {r['added']} added, {r['changed']} "
+    done = ok_md(f"Indexed {r['entries']} entries ({r['chunks']} chunks): {r['added']} added, {r['changed']} "
                  f"changed, {r['removed']} removed, {r['unchanged']} unchanged in {r['seconds']:.1f} s.")
+    if not report.duplicates:
+        return done
+    rows = "".join(f"<li>{esc(line)}</li>" for line in report.duplicates[:20])
+    more = f"<li>... and {len(report.duplicates) - 20} more</li>" if len(report.duplicates) > 20 else ""
+    return (f'{done}<div class="copilot-note" id="kb-duplicates">{len(report.duplicates)} repeated FAQ rows: '
+            f"{report.merged} merged (same answer), {report.renamed} kept under a new id (another answer; check "
+            f"which one is current).<ul>{rows}{more}</ul></div>")
 
 
 # Insights and users -----------------------------------------------------------------------------------
