@@ -60,7 +60,11 @@ class Filters:
 class Fusion:
     """How the dense and lexical evidence combine: into a rank score and into a grounding confidence.
 
-    Rank: ``dense_weight * cosine + lexical_weight * 0.15 * bm25 / max_bm25`` over the candidate pool.
+    Dense score of an entry: ``0.25 * question cosine + 0.75 * best body-chunk cosine``. The body chunk holds
+    the question and its answer, so it carries most of the meaning; the question vector alone adds a little
+    for paraphrases and misleads when one example question stands for many (BENCHMARKS.md, "Retrieval
+    fusion": at 0.5 the hybrid lost to its own dense half on BANKING77-style entries, at 0.25 it does not).
+    Rank: ``dense_weight * dense + lexical_weight * 0.15 * bm25 / max_bm25`` over the candidate pool.
     Confidence (what the floor applies to): ``0.75 * cosine + 0.25 * coverage`` where coverage is the share
     of the query's idf mass found in the passage; both parts are absolute, so one floor works across
     knowledge bases.
@@ -70,6 +74,15 @@ class Fusion:
     lexical_weight: float = 1.0
     lexical_scale: float = 0.15
     confidence_dense: float = 0.75
+    title_weight: float = 0.25
+
+    def dense(self, title_cos: float | None, body_cos: float | None) -> float:
+        """An entry's dense score from its question-only cosine and its best body-chunk cosine."""
+        if title_cos is None and body_cos is None:
+            return 0.0
+        if title_cos is None or body_cos is None:
+            return float(title_cos if body_cos is None else body_cos)
+        return self.title_weight * title_cos + (1 - self.title_weight) * body_cos
 
     def rank(self, cosine: np.ndarray, bm25: np.ndarray) -> np.ndarray:
         top = float(bm25.max()) if bm25.size else 0.0
@@ -81,7 +94,11 @@ class Fusion:
 
 
 class Retriever:
-    """Searches the index; ``mode`` is ``hybrid`` (default), ``dense`` or ``lexical``."""
+    """Searches the index; ``mode`` is ``hybrid`` (default), ``dense``, ``lexical`` or ``single``.
+
+    ``dense`` is the fusion's own dense half (question vector and best body chunk); ``single`` ranks by the
+    body chunk alone, which is what one MiniLM vector per entry gives: the plain baseline the fusion must beat.
+    """
 
     def __init__(self, index: Index, embedder: Embeddings, *, top_k: int = 5, score_floor: float = 0.5,
                  fusion: Fusion | None = None) -> None:
@@ -123,7 +140,8 @@ class Retriever:
         known = [i for i, r in enumerate(rows) if r >= 0]
         if known:
             coverage[known] = lexical.coverage(query, [rows[i] for i in known])
-        rank = {"dense": cosine, "lexical": bm25}.get(mode)
+        single = np.array([entries[e].get("body_cos") or 0.0 for e in ids], dtype=np.float32)
+        rank = {"dense": cosine, "lexical": bm25, "single": single}.get(mode)
         if rank is None:
             rank = self.fusion.rank(cosine, bm25)
         confidence = self.fusion.confidence(cosine, coverage)
@@ -149,7 +167,7 @@ class Retriever:
                     mode: str) -> dict[str, dict[str, Any]]:
         """Candidate chunks (id -> doc, meta, cosine) from the dense and the lexical side."""
         cands: dict[str, dict[str, Any]] = {}
-        if mode in ("hybrid", "dense"):
+        if mode in ("hybrid", "dense", "single"):
             dense = self.index.dense(vector, pool, filters.where())
             for cid, doc, meta, sim in zip(dense["ids"], dense["documents"], dense["metadatas"],
                                            dense["similarities"], strict=False):
@@ -193,8 +211,7 @@ class Retriever:
             body = fetched.get(f"{entry_id}#0")
             if info.get("body") is None and body is not None:
                 info.update(body=f"{entry_id}#0", doc=body["doc"], body_cos=body["cos"], meta=body["meta"])
-            parts = [c for c in (info.get("title_cos"), info.get("body_cos")) if c is not None]
-            info["cos"] = float(np.mean(parts)) if parts else 0.0
+            info["cos"] = self.fusion.dense(info.get("title_cos"), info.get("body_cos"))
             if info.get("body") is None:  # an entry indexed without body chunks: show its question
                 info.update(body=f"{entry_id}#t", doc=info.get("title_doc", ""))
 

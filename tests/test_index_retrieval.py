@@ -109,6 +109,32 @@ def test_minilm_hybrid_finds_sample_entries(tmp_path: Path) -> None:
     assert not pipe.retriever.search("best recipe for lasagne with spinach").grounded
 
 
+def test_hybrid_never_loses_to_its_dense_half_on_the_shipped_set(tmp_path: Path) -> None:
+    """The fusion's lexical half and question vector must add to the plain one-vector ranking, not cost."""
+    from copilot.evaluation.retrieval import evaluate_retrieval, load_retrieval_cases
+    from copilot.models.embeddings import MiniLMEmbeddings
+
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=REPO / "knowledge")
+    pipe = build_pipeline(settings, embedder=MiniLMEmbeddings())
+    pipe.ingest()
+    cases = load_retrieval_cases(REPO / "evals" / "datasets" / "kb_retrieval.jsonl")
+    scores = {mode: evaluate_retrieval(pipe.retriever, cases, k=5, mode=mode)[0]
+              for mode in ("hybrid", "dense", "single")}
+    for baseline in ("dense", "single"):
+        assert scores["hybrid"]["hit@5"] >= scores[baseline]["hit@5"], scores
+        assert scores["hybrid"]["mrr"] >= scores[baseline]["mrr"], scores
+
+
+def test_fusion_dense_score_weights_the_question_vector() -> None:
+    from copilot.retrieve import Fusion
+
+    fusion = Fusion(title_weight=0.25)
+    assert fusion.dense(0.8, 0.4) == pytest.approx(0.5)
+    assert fusion.dense(None, 0.4) == pytest.approx(0.4)  # indexed without a question vector
+    assert fusion.dense(0.7, None) == pytest.approx(0.7)  # indexed without body chunks
+    assert fusion.dense(None, None) == 0.0
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--product", action="append", default=[], help="only entries for this product")
     p.add_argument("--tag", action="append", default=[], help="only entries with this tag")
     p.add_argument("--official-only", action="store_true", help="leave out unofficial workarounds")
-    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    p.add_argument("--mode", choices=("hybrid", "dense", "single", "lexical"), default="hybrid")
     add_json(p)
     p.set_defaults(func=run_search)
 
@@ -35,8 +35,8 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--kb", required=True, help="knowledge-base folder or table file")
     p.add_argument("--cases", required=True, help="JSONL of {id?, query, relevant_ids}")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
-    p.add_argument("--compare", action="store_true", help="also score dense-only and lexical-only")
+    p.add_argument("--mode", choices=("hybrid", "dense", "single", "lexical"), default="hybrid")
+    p.add_argument("--compare", action="store_true", help="also score dense-only, single-vector and lexical-only")
     p.add_argument("--calibrate", action="store_true",
                    help="report the score floor that maximises abstention accuracy on these cases")
     add_json(p)
@@ -109,7 +109,7 @@ def run_eval_retrieval(args: argparse.Namespace) -> int:
     if args.compare:
         summary["baselines"] = {
             mode: evaluate_retrieval(pipeline.retriever, cases, k=args.k, mode=mode)[0]
-            for mode in ("dense", "lexical") if mode != args.mode
+            for mode in ("dense", "single", "lexical") if mode != args.mode
         }
 
     def text(s: dict[str, Any]) -> str:
