@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,45 @@ def test_model_repeating_itself_is_retried_then_replaced_by_a_distinct_template(
     for draft in run.drafts[1:]:
         assert draft.needs_attention and draft.template == "community/starter_fallback.j2"
         assert any("near-duplicate" in f for f in draft.flags if f.startswith("fallback:"))
+    assert all(fuzz.token_sort_ratio(a, b) < 85 for n, a in enumerate(texts) for b in texts[n + 1:])
+
+
+def test_one_topic_still_gives_the_number_asked_for_written_by_the_model(
+        tmp_path: Path, index_template: Path) -> None:
+    """Five posts on one requested topic: further angles are tried before any template fills a gap."""
+    posts = {
+        "ask for their best tip": "What is the one tip you'd give for lighting a reading corner well?",
+        "ask what they would tell a new owner": "New to this? Old hands, what should a beginner know before choosing a reading lamp?",
+        "ask about their favourite setup": "Show and tell: which lamp, bulb and colour temperature does your reading nook use?",
+        "ask what they would like to see next": "If we built one new scene for readers, what should it do?",
+        "ask which option they prefer": "Warm or neutral white for reading in bed?\n- Warm\n- Neutral\n- Depends on the book",
+        "ask how they use it": "How do you light your reading time?\n- A lamp by the chair\n- Ceiling light\n- A strip behind the shelf",
+        "invite them to share a photo of their setup": "Reading-nook challenge: share a photo of your cosiest corner this week!",
+        "invite them to try it this week and report back": "Try dimming to 30% for an evening of reading this week and post how it felt!",
+    }
+    calls = {"n": 0}
+
+    def respond(messages: list) -> str:
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the first plan fails twice: it must not cost the batch a post
+            return '{"post": "no"}'
+        angle = re.search(r"Angle: (.+?)\. JSON", str(messages[1].content)).group(1)
+        return json.dumps({"post": posts.get(angle, f"Reading corners: {angle}? Tell us below.")})
+
+    pipe = make_pipeline(tmp_path, index_template, chat=PromptChat(respond=respond))
+    run = draft_starters(pipe, n=5, topic="reading corners", today=TODAY)
+    assert len(run.drafts) == 5 and run.shortfall == 0
+    assert all(d.template == "community/starter_user.j2" and not d.needs_attention for d in run.drafts)
+    texts = [d.text for d in run.drafts]
+    assert len(set(texts)) == 5
+
+
+def test_templates_fill_the_batch_with_distinct_wording_when_the_model_never_passes(
+        tmp_path: Path, index_template: Path) -> None:
+    pipe = make_pipeline(tmp_path, index_template, chat=FakeChat(replies=['{"post": "no"}']))
+    run = draft_starters(pipe, n=4, topic="reading corners", fmt="question", today=TODAY)
+    assert len(run.drafts) == 4 and all(d.template == "community/starter_fallback.j2" for d in run.drafts)
+    texts = [d.text for d in run.drafts]
     assert all(fuzz.token_sort_ratio(a, b) < 85 for n, a in enumerate(texts) for b in texts[n + 1:])
 
 

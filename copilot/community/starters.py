@@ -2,8 +2,10 @@
 
 Topics come from the request, the events calendar, clusters of recent inbound conversations and the
 knowledge base's themes. A post is checked (format, length, facts, personal data, sensitive topics) and
-compared with the batch and with recent starters; a near-duplicate is retried once, then replaced by a
-template on the same topic, and if even that repeats an earlier post the topic is dropped for the next.
+compared with the batch and with recent starters; a failed post is retried once with the problems. The
+model's posts come first: further topics and angles are tried before any template, and only when they run
+out does a failed plan's template (its wording varied by the angle) fill the batch; a template that repeats
+an earlier post is dropped. ``StarterRun.shortfall`` says how many fewer than asked could be drafted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import select
 
 from copilot.community.common import (
     Novelty,
+    Outcome,
     answer_fields,
     cluster,
     content_problems,
@@ -42,6 +45,7 @@ from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
+from copilot.prompts import Rendered
 from copilot.queue import models
 from copilot.queue.db import reading
 from copilot.types import Draft, Entry, Inbound, Triage
@@ -155,12 +159,25 @@ def draft_starters(pipeline: Pipeline, *, topic: str | None = None, n: int = 5, 
     novelty = Novelty(pipeline.embedder, recent_texts(pipeline.queue, "starter", now - timedelta(RECENT_POST_DAYS)))
     drafts: list[Draft] = []
     rejected: list[dict[str, str]] = []
+    failed: list[tuple[_Plan, Outcome]] = []
     considered = 0
+    # The model's own posts first; a plan whose post failed its checks waits, and its template fills a gap
+    # only when the plans run out, so the batch is as many written posts as the model could give.
     for plan in plans:
         if len(drafts) == n:
             break
         considered += 1
-        draft, duplicate_of = writer.write(plan, novelty)
+        outcome = writer.attempt(plan, novelty)
+        if not outcome.ok:
+            failed.append((plan, outcome))
+            continue
+        draft = writer.draft(plan, outcome)
+        novelty.add(draft.text)
+        drafts.append(draft)
+    for plan, outcome in failed:
+        if len(drafts) == n:
+            break
+        draft, duplicate_of = writer.fallback(plan, outcome, novelty)
         if draft is None:
             rejected.append({"topic": plan.topic.title, "format": plan.fmt, "duplicate_of": duplicate_of or ""})
             continue
@@ -327,11 +344,12 @@ def _recently_used(pipeline: Pipeline, since: dt.datetime) -> dict[str, int]:
 
 
 def _plan(topics: list[Topic], fmt: str | None, n: int) -> list[_Plan]:
-    """Topic and format pairs to try, at most ``3n``: formats rotate so a batch mixes them."""
+    """Topic, format and angle triples to try, ``3n`` when the topics allow: formats rotate so a batch mixes
+    them, and a topic comes back with the next angle when there are fewer topics than posts asked for."""
     plans: list[_Plan] = []
     rotation = 0
-    repeat = 1 if len({t.title for t in topics}) >= n else 3  # one requested topic: vary format and angle
-    for round_ in range(repeat):
+    for round_ in range(3 * n):
+        added = 0
         for topic in topics:
             if fmt is not None:
                 if fmt not in topic.formats and not (fmt in OPEN_FORMATS and topic.event is None):
@@ -342,7 +360,10 @@ def _plan(topics: list[Topic], fmt: str | None, n: int) -> list[_Plan]:
             else:
                 chosen = OPEN_FORMATS[rotation % len(OPEN_FORMATS)]
                 rotation += 1
-            plans.append(_Plan(topic, chosen, angle=round_ + len(plans)))
+            plans.append(_Plan(topic, chosen, angle=round_))
+            added += 1
+        if not added or len(plans) >= 3 * n or (round_ == 0 and len({t.title for t in topics}) >= n):
+            break
     return plans[: 3 * n]
 
 
@@ -364,15 +385,12 @@ class _Writer:
         self.avoid = words_to_avoid(book)
         self.system = self.prompts.render("community/starter_system.j2", brand=settings.brand_name, voice=voice)
 
-    def write(self, plan: _Plan, novelty: Novelty) -> tuple[Draft | None, str | None]:
-        """A draft, or None and the earlier post it would repeat."""
+    def attempt(self, plan: _Plan, novelty: Novelty) -> Outcome:
+        """The model's post for a plan, checked, with one retry that names the problems."""
         topic, fmt = plan.topic, plan.fmt
-        facts = topic.facts
         target = min(self.limit, STARTER_TARGET_CHARS)
-        user = self.prompts.render(
-            "community/starter_user.j2", fmt=fmt, channel=self.channel, style=self.style, max_chars=target,
-            topic=topic.title, facts=facts, angle=plan.angle, hashtags=self.channel in ("twitter", "instagram"))
-        source = f"{topic.title} {facts}"
+        user = self._user(plan, target)
+        source = f"{topic.title} {topic.facts}"
 
         def check(raw: str) -> tuple[str, list[str]]:
             fields, cut_off = answer_fields(raw, ("post",))
@@ -391,29 +409,44 @@ class _Writer:
                 problems.append(duplicate)
             return text, problems
 
-        outcome = generate_checked(self.pipeline, self.prompts, self.system, user, check,
-                                   max_tokens=max_tokens_for(self.pipeline, target) + 8,
-                                   response_format=json_format("post", ("post",)))
-        template, template_hash, text = user.template, user.template_hash, outcome.text
-        if not outcome.ok:
-            fallback = self.prompts.render(
-                "community/starter_fallback.j2", fmt=fmt, topic=topic.title, event=topic.event,
-                question=topic.title.rstrip().endswith("?"), short=self.limit <= 300)
-            text = fit_length(fallback.text, self.limit)
-            template, template_hash = fallback.template, fallback.template_hash
-            earlier = novelty.duplicate_of(text)
-            if earlier is not None:
-                return None, earlier
+        return generate_checked(self.pipeline, self.prompts, self.system, user, check,
+                                max_tokens=max_tokens_for(self.pipeline, target) + 8,
+                                response_format=json_format("post", ("post",)))
+
+    def _user(self, plan: _Plan, target: int) -> Rendered:
+        return self.prompts.render(
+            "community/starter_user.j2", fmt=plan.fmt, channel=self.channel, style=self.style, max_chars=target,
+            topic=plan.topic.title, facts=plan.topic.facts, angle=plan.angle,
+            hashtags=self.channel in ("twitter", "instagram"))
+
+    def draft(self, plan: _Plan, outcome: Outcome) -> Draft:
+        """The model's checked post as a draft."""
+        user = self._user(plan, min(self.limit, STARTER_TARGET_CHARS))
+        return self._as_draft(plan, outcome, outcome.text, user)
+
+    def fallback(self, plan: _Plan, outcome: Outcome, novelty: Novelty) -> tuple[Draft | None, str | None]:
+        """The template post for a plan whose model post failed, or None and the earlier post it would repeat."""
+        topic = plan.topic
+        rendered = self.prompts.render(
+            "community/starter_fallback.j2", fmt=plan.fmt, topic=topic.title, event=topic.event,
+            question=topic.title.rstrip().endswith("?"), short=self.limit <= 300, angle=plan.angle)
+        text = fit_length(rendered.text, self.limit)
+        earlier = novelty.duplicate_of(text)
+        if earlier is not None:
+            return None, earlier
+        return self._as_draft(plan, outcome, text, rendered), None
+
+    def _as_draft(self, plan: _Plan, outcome: Outcome, text: str, rendered: Rendered) -> Draft:
+        topic, fmt = plan.topic, plan.fmt
         flags = [f"format: {fmt}", f"topic: {topic.title} ({topic.source})", *outcome.flags()]
         inbound = Inbound(text=_brief(topic, fmt, self.channel), channel=self.channel)
         cited = (topic.entry_id,) if topic.entry_id else ()
-        draft = Draft(
+        return Draft(
             text=text, channel=self.channel, inbound=inbound, triage=STARTER_TRIAGE, cited_ids=cited,
             retrieved_ids=cited, confidence=0.8 if outcome.ok and outcome.attempts == 1 else
-            (0.65 if outcome.ok else 0.4), template=template, template_hash=template_hash,
+            (0.65 if outcome.ok else 0.4), template=rendered.template, template_hash=rendered.template_hash,
             latency_ms=outcome.latency_ms, needs_attention=not outcome.ok, flags=tuple(flags), kind="starter",
             model=model_name(self.pipeline))
-        return draft, None
 
 
 def format_problems(text: str, fmt: str, event: Event | None) -> list[str]:
