@@ -7,12 +7,11 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from copilot.compose import (
     LANGUAGE_NAMES,
@@ -25,6 +24,7 @@ from copilot.compose import (
 )
 from copilot.config import ChannelProfile
 from copilot.errors import ProviderError, UserError
+from copilot.generation import TokenCallback, call, generate
 from copilot.guardrails import (
     check_reply,
     drop_echo,
@@ -43,7 +43,6 @@ from copilot.types import Draft, Entry, Inbound, Passage, Retrieval, Triage
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
-TokenCallback = Callable[[str], None]
 PASSAGES_IN_PROMPT = 2
 REFRESH_S = 2.0  # how often the special entries are re-read from disk at most
 PASSAGE_CHARS = 480
@@ -59,17 +58,6 @@ REWRITES = {
     "formal": "Make it more formal and polished.",
     "translate": "Translate it into {language}.",
 }
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One model answer and what was wrong with it."""
-
-    raw: str
-    text: str
-    cited: tuple[str, ...]
-    problems: list[str]
-    first_token_ms: float | None
 
 
 class KnowledgeBook:
@@ -276,24 +264,34 @@ class Drafter:
         rendered = self.prompts.render(
             "rewrite.j2", brand=self.settings.brand_name, channel=channel, max_chars=limit,
             instruction=REWRITES[action].format(language=language or ""), text=body)
-        raw, _ = self._call([HumanMessage(rendered.text)], on_token, max_tokens=self._max_tokens(limit))
-        new = strip_handle(parse_reply(raw).text)
-        if action == "shorter" and len(new) >= len(body):
-            new = fit_length(body, max(len(body) // 2, 40))
         # The draft being rewritten is the only source: its facts, numbers and offers may stay, nothing new.
         source = Passage(id="draft", chunk_id="draft", title="", text=body, kind="draft", official=True, score=1.0)
-        problems = check_reply(new, cited=("draft",), retrieved=[source], message="", max_chars=limit,
-                               system_prompt=rendered.text, needs_citation=False, private_public=False)
-        if action == "translate" and new:
-            code = next((c for c, n in LANGUAGE_NAMES.items() if n.lower() == (language or "").strip().lower()), None)
-            from copilot.triage.language import detect_language
+        code = next((c for c, n in LANGUAGE_NAMES.items() if n.lower() == (language or "").strip().lower()), None)
 
-            if code and detect_language(new, default="en") != code:
-                problems.append(f"it is not in {language}")
-        problems = [p for p in problems if "SOURCES must list" not in p]
-        if problems or not new:
+        def check(raw: str) -> tuple[str, list[str]]:
+            new = strip_handle(parse_reply(raw).text)
+            if action == "shorter" and len(new) >= len(body):
+                new = fit_length(body, max(len(body) // 2, 40))
+            problems = check_reply(new, cited=("draft",), retrieved=[source], message="", max_chars=limit,
+                                   system_prompt=rendered.text, needs_citation=False, private_public=False)
+            if action == "translate" and new and code:
+                from copilot.triage.language import detect_language
+
+                if detect_language(new, default="en") != code:
+                    problems.append(f"it is not in {language}")
+            if not new:
+                problems.append("it is empty")
+            return new, [p for p in problems if "SOURCES must list" not in p]
+
+        result = generate(
+            self.pipeline.chat, [HumanMessage(rendered.text)], check,
+            lambda problems: self.prompts.render("rewrite_retry.j2", error="; ".join(problems)).text,
+            max_tokens=self._max_tokens(limit), on_token=on_token, retry_sampling=self._retry_sampling())
+        if not result.ok:
             raise ProviderError(f"The {action} rewrite could not be used, so the draft is unchanged: "
-                                f"{agent_words(problems)}. Edit the draft by hand or try another rewrite.")
+                                f"{agent_words(list(result.final.problems))}. Edit the draft by hand or try "
+                                "another rewrite.")
+        new = result.final.value
         return f"{handle} {new}".strip() if handle else new
 
     def submit(self, draft: Draft, *, by: str) -> Any:
@@ -365,42 +363,38 @@ class Drafter:
             private=triage.private_info and profile.public, private_channel=profile.private_channel,
             passages=shown, any_unofficial=any(not p.official for p in shown), message=message,
             example=self.tone_examples.example_for(inbound, triage) if self.tone_examples else None)
-        messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
         needs_citation = bool(use) and triage.kind not in NO_CITATION_KINDS
         check = {"retrieved": use, "message": inbound.text, "max_chars": limit, "system_prompt": system.text,
                  "needs_citation": needs_citation, "private_public": triage.private_info and profile.public}
-        attempts: list[Attempt] = []
-        response_format = self._reply_schema([p.id for p in use], limit)
-        for round_ in range(2):
-            # The retry samples warmer and with another seed: a small model given the same prompt at a low
-            # temperature tends to repeat its mistake word for word.
-            options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
-            raw, first = self._call(messages, on_token if round_ == 0 else None, self._max_tokens(limit),
-                                    response_format=response_format, **options)
+        cite_allowed = bool(use)
+
+        def check_answer(raw: str) -> tuple[tuple[str, tuple[str, ...]], list[str]]:
             parsed = parse_reply(raw)
             text = drop_echo(trim_cut_off(strip_handle(parsed.text), limit, cut_off=parsed.cut_off), inbound.text)
             if profile.max_chars <= 600:  # social comments are one block of text
                 text = " ".join(text.split())
-            cited = parsed.cited if use else ()
+            cited = parsed.cited if cite_allowed else ()
             problems = check_reply(text, cited=cited, **check)
             if problems and all("the channel allows" in p for p in problems):
                 # Only too long: cutting at a sentence boundary keeps it grounded; check the cut version.
                 cut = fit_length(text, limit)
                 if not check_reply(cut, cited=cited, **check):
                     text, problems = cut, []
-            attempts.append(Attempt(raw, text, cited, problems, first))
-            if not problems:
-                break
-            retry = self.prompts.render("draft/retry.j2", error="; ".join(problems))
-            messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
-        final = attempts[-1]
+            return (text, tuple(cited)), problems
+
+        result = generate(
+            self.pipeline.chat, [SystemMessage(system.text), HumanMessage(user.text)], check_answer,
+            lambda problems: self.prompts.render("draft/retry.j2", error="; ".join(problems)).text,
+            max_tokens=self._max_tokens(limit), response_format=self._reply_schema([p.id for p in use], limit),
+            on_token=on_token, retry_sampling=self._retry_sampling())
+        final = result.final
         top = max((p.score for p in use), default=0.5)
         flags: list[str] = []
-        if not final.problems:
-            text, cited, template, thash = final.text, final.cited, user.template, user.template_hash
-            confidence = top if len(attempts) == 1 else top * 0.85
-            if len(attempts) > 1:
-                flags.append("retried: " + "; ".join(attempts[0].problems))
+        if result.ok:
+            (text, cited), template, thash = final.value, user.template, user.template_hash
+            confidence = top if len(result.attempts) == 1 else top * 0.85
+            if len(result.attempts) > 1:
+                flags.append("retried: " + "; ".join(result.first_problems))
             needs_attention = False
         else:
             text, cited, rendered = self._fallback(inbound, triage, use, profile, limit)
@@ -411,7 +405,7 @@ class Drafter:
         return Draft(text=self._with_handle(text, handle), cited_ids=tuple(cited),
                      retrieved_ids=tuple(retrieval.ids), confidence=round(confidence, 3), template=template,
                      template_hash=thash, latency_ms=_ms(start), needs_attention=needs_attention,
-                     flags=tuple(flags), first_token_ms=attempts[0].first_token_ms, **base)
+                     flags=tuple(flags), first_token_ms=result.first_token_ms, **base)
 
     # -- the narrow job: facts chosen here, the model writes the opening ---------------------------
     def _phrase_table(self, language: str, profile: ChannelProfile) -> dict[str, str]:
@@ -426,25 +420,24 @@ class Drafter:
         example = self.tone_examples.example_for(inbound, triage) if self.tone_examples else None
         user = self.prompts.render("draft/opener.j2", kind=triage.kind, sentiment=triage.sentiment,
                                    language=name, message=redact(inbound.text)[:1200], example=example)
-        messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
-        problems: list[str] = []
-        first: float | None = None
         # What the model must not hand back: its instructions, the examples and the retry's own wording.
         instructions = system.text + "\n" + self.prompts.render("draft/opener_retry.j2", error="",
                                                                  language=name).text
-        for round_ in range(2):
-            options = {} if round_ == 0 else {"temperature": 0.8, "seed": self.settings.seed + 1}
-            raw, first_ms = self._call(messages, on_token if round_ == 0 else None, 64,
-                                       stop=["Message:", "\nOpening"], **options)
-            first = first if first is not None else first_ms
+
+        def check(raw: str) -> tuple[str, list[str]]:
             text = clean_opener(raw)
-            problems = opener_problems(text, message=inbound.text, language=language, prompt=instructions,
-                                       ack_words=self.phrases.get(language, "ack_words"))
-            if not problems:
-                return text, [], first
-            retry = self.prompts.render("draft/opener_retry.j2", error="; ".join(problems), language=name)
-            messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
-        return fallback, problems, first
+            return text, opener_problems(text, message=inbound.text, language=language, prompt=instructions,
+                                         ack_words=self.phrases.get(language, "ack_words"))
+
+        result = generate(
+            self.pipeline.chat, [SystemMessage(system.text), HumanMessage(user.text)], check,
+            lambda problems: self.prompts.render("draft/opener_retry.j2", error="; ".join(problems),
+                                                 language=name).text,
+            max_tokens=64, on_token=on_token, retry_sampling=self._retry_sampling(),
+            stop=["Message:", "\nOpening"])
+        if result.ok:
+            return result.final.value, [], result.first_token_ms
+        return fallback, list(result.final.problems), result.first_token_ms
 
     def _compose(self, inbound: Inbound, triage: Triage, retrieval: Retrieval, use: list[Passage],
                  profile: ChannelProfile, handle: str, limit: int, base: dict[str, Any], start: float,
@@ -591,27 +584,14 @@ class Drafter:
         return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
 
     def _call(self, messages: list[BaseMessage], on_token: TokenCallback | None,
-              max_tokens: int, response_format: dict[str, Any] | None = None,
-              **sampling: Any) -> tuple[str, float | None]:
-        start = time.perf_counter()
-        first: float | None = None
-        pieces: list[str] = []
-        options: dict[str, Any] = {"max_tokens": max_tokens, **sampling}
-        if response_format:
-            options["response_format"] = response_format
-        try:
-            for chunk in self.pipeline.chat.stream(messages, **options):
-                token = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
-                if token and first is None:
-                    first = _ms(start)
-                pieces.append(token)
-                if on_token and token:
-                    on_token(token)
-        except (UserError, ProviderError):
-            raise
-        except Exception as exc:  # provider SDKs raise their own types: convert at the boundary
-            raise ProviderError(f"the chat model failed: {exc}") from exc
-        return "".join(pieces), first
+              max_tokens: int, **sampling: Any) -> tuple[str, float | None]:
+        answer = call(self.pipeline.chat, messages, max_tokens=max_tokens, on_token=on_token, **sampling)
+        return answer.text, answer.first_token_ms
+
+    def _retry_sampling(self) -> dict[str, Any]:
+        """The retry samples warmer and with another seed: a small model given the same prompt at a low
+        temperature tends to repeat its mistake word for word."""
+        return {"temperature": 0.8, "seed": self.settings.seed + 1}
 
     def _max_tokens(self, limit: int) -> int:
         return max(64, min(self.settings.max_tokens, limit // 3 + 48))

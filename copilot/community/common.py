@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from rapidfuzz import fuzz
 from sqlalchemy import select
 
-from copilot.errors import ProviderError, UserError
+from copilot.errors import UserError
+from copilot.generation import generate
 from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, fit_length, leaked_prompt, sentences
 from copilot.knowledge import iter_files, load_knowledge
 from copilot.models.embeddings import as_matrix
@@ -190,45 +191,18 @@ class Outcome:
 Check = Callable[[str], tuple[str, list[str]]]
 
 
-def call_chat(pipeline: Pipeline, messages: list[BaseMessage], max_tokens: int,
-              response_format: dict[str, Any] | None = None, temperature: float | None = None) -> str:
-    """One streamed model call, joined; provider failures become ProviderError."""
-    pieces: list[str] = []
-    options: dict[str, Any] = {"max_tokens": max_tokens}
-    if temperature is not None:
-        options["temperature"] = temperature
-    if response_format and pipeline.settings.structured_output:
-        options["response_format"] = response_format
-    try:
-        for chunk in pipeline.chat.stream(messages, **options):
-            pieces.append(chunk.content if isinstance(chunk.content, str) else str(chunk.content))
-    except (UserError, ProviderError):
-        raise
-    except Exception as exc:  # provider SDKs raise their own types: convert at the boundary
-        raise ProviderError(f"the chat model failed: {exc}") from exc
-    return "".join(pieces)
-
-
 def generate_checked(pipeline: Pipeline, prompts: Prompts, system: Rendered, user: Rendered, check: Check,
                      *, max_tokens: int, response_format: dict[str, Any] | None = None) -> Outcome:
     """Ask the model, check the answer, retry once with the problems fed back; never raise on bad output."""
-    start = time.perf_counter()
-    messages: list[BaseMessage] = [SystemMessage(system.text), HumanMessage(user.text)]
-    first: list[str] = []
-    problems: list[str] = []
-    for attempt in range(1, 3):
-        # A small model at low temperature tends to repeat its rejected answer word for word; the retry
-        # samples more freely (the checks still apply).
-        temperature = None if attempt == 1 else max(pipeline.settings.temperature, RETRY_TEMPERATURE)
-        raw = call_chat(pipeline, messages, max_tokens, response_format, temperature)
-        text, problems = check(raw)
-        if attempt == 1:
-            first = list(problems)
-        if not problems:
-            return Outcome(text, (), attempt, tuple(first), _ms(start))
-        retry = prompts.render("community/retry.j2", error="; ".join(problems))
-        messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
-    return Outcome("", tuple(problems), 2, tuple(first), _ms(start))
+    settings = pipeline.settings
+    result = generate(
+        pipeline.chat, [SystemMessage(system.text), HumanMessage(user.text)], check,
+        lambda problems: prompts.render("community/retry.j2", error="; ".join(problems)).text,
+        max_tokens=max_tokens, response_format=response_format if settings.structured_output else None,
+        retry_sampling={"temperature": max(settings.temperature, RETRY_TEMPERATURE)})
+    final = result.final
+    return Outcome(final.value if result.ok else "", final.problems, len(result.attempts),
+                   result.first_problems, result.latency_ms)
 
 
 class Novelty:

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from copilot.config import Settings
 from copilot.errors import CopilotError
 from copilot.evaluation.dataset import SupportCase
+from copilot.generation import generate
 from copilot.prompts import Prompts, load_prompts
 from copilot.types import Draft
 
@@ -81,28 +82,21 @@ class Judge:
         )
         return [SystemMessage(system.text), HumanMessage(user.text)]
 
-    def _ask(self, messages: list[BaseMessage]) -> str:
-        try:
-            answer = self.chat.invoke(messages, max_tokens=JUDGE_MAX_TOKENS)
-        except CopilotError:
-            raise
-        except Exception as exc:  # provider SDKs raise their own types: convert at the boundary
-            raise CopilotError(f"the judge model failed: {exc}") from exc
-        return answer.content if isinstance(answer.content, str) else str(answer.content)
-
     def judge(self, case: SupportCase, draft: Draft, sources: Mapping[str, str]) -> dict[str, Any]:
         """``{empathy, helpfulness, faithfulness, reason, attempts}`` or ``{error, raw, attempts}``."""
-        messages = self.messages(case, draft, sources)
-        raw = ""
-        error = ""
-        for attempt in (1, 2):
-            try:
-                raw = self._ask(messages)
-            except CopilotError as exc:
-                return {"error": str(exc), "raw": raw, "attempts": attempt}
+
+        def check(raw: str) -> tuple[dict[str, Any] | None, list[str]]:
             verdict, error = parse_verdict(raw)
-            if verdict is not None:
-                return {**verdict, "attempts": attempt}
-            retry = self.prompts.render("judge/retry.j2", error=error)
-            messages = [*messages, AIMessage(raw), HumanMessage(retry.text)]
-        return {"error": f"unreadable verdict: {error}", "raw": raw[:500], "attempts": 2}
+            return verdict, [error] if verdict is None else []
+
+        try:
+            result = generate(self.chat, self.messages(case, draft, sources), check,
+                              lambda problems: self.prompts.render("judge/retry.j2", error="; ".join(problems)).text,
+                              max_tokens=JUDGE_MAX_TOKENS)
+        except CopilotError as exc:
+            return {"error": str(exc), "raw": "", "attempts": 1}
+        final = result.final
+        if final.value is not None:
+            return {**final.value, "attempts": len(result.attempts)}
+        return {"error": f"unreadable verdict: {'; '.join(final.problems)}", "raw": final.raw[:500],
+                "attempts": len(result.attempts)}
