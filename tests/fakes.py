@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,7 @@ class FakeChat(BaseChatModel):
     replies: list[str] = Field(default_factory=lambda: ["REPLY: Thanks!\nSOURCES: none"])
     seen: list[list[BaseMessage]] = Field(default_factory=list)
     kwargs_seen: list[dict[str, Any]] = Field(default_factory=list)
+    token_delay_s: float = 0.0  # a slow model, for what the web app does while a draft streams
 
     @property
     def _llm_type(self) -> str:
@@ -75,4 +77,6 @@ class FakeChat(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         text = self._next(messages, kwargs)
         for piece in re.findall(r"\S+\s*|\s+", text):
+            if self.token_delay_s:
+                time.sleep(self.token_delay_s)
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))

@@ -207,6 +207,25 @@ def test_draft_edit_submit_then_a_reviewer_approves_and_publishes(app: tuple[str
     assert str(item_id) in world.pipeline.settings.outbox_path.read_text()
 
 
+def test_rewrites_and_submit_are_locked_while_a_draft_streams(app: tuple[str, UiWorld], session: Any) -> None:
+    _url, world = app
+    agent = session()
+    page = agent.login(AGENT, AGENT_PW)
+    agent.tab("Reply")
+    page.locator("#message textarea").fill(COMPLAINT)
+    world.chat.token_delay_s = 0.12
+    try:
+        page.locator("#draft-btn").click()
+        for button in ("#rw-warmer", "#rw-shorter", "#submit-btn", "#draft-btn"):
+            expect(page.locator(button)).to_be_disabled()
+        expect(page.locator("#draft-status")).to_contain_text("confidence")
+        for button in ("#rw-warmer", "#rw-shorter", "#submit-btn", "#draft-btn"):
+            expect(page.locator(button)).to_be_enabled()
+        assert not page.locator("#reply-text textarea").input_value().lstrip().startswith("{")
+    finally:
+        world.chat.token_delay_s = 0.0
+
+
 def test_a_crisis_shows_as_escalated_and_tops_the_inbox(app: tuple[str, UiWorld], session: Any) -> None:
     _url, _world = app
     s = session()

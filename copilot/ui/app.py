@@ -286,9 +286,20 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
                            d, result.inbound_id, "")
             except Exception as exc:  # noqa: BLE001 - the UI's boundary
                 yield failure(exc, outputs, outputs - 1)
-        draft_btn.click(on_draft, [message, channel, author, inbound_state],
-                        [triage_html, reply_box, draft_status, sources_html, draft_state, inbound_state, reply_msg],
-                        api_name="draft")
+        # While a draft or a rewrite streams, nothing else may act on the reply box: the buttons are locked
+        # first (without waiting in the queue) and unlocked when the work ends, whatever its outcome.
+        reply_buttons = [draft_btn, shorter, warmer, formal, translate, submit_btn]
+
+        def lock() -> tuple[Any, ...]:
+            return tuple(gr.Button(interactive=False) for _ in reply_buttons)
+
+        def unlock() -> tuple[Any, ...]:
+            return tuple(gr.Button(interactive=True) for _ in reply_buttons)
+
+        draft_btn.click(lock, None, reply_buttons, queue=False).then(
+            on_draft, [message, channel, author, inbound_state],
+            [triage_html, reply_box, draft_status, sources_html, draft_state, inbound_state, reply_msg],
+            api_name="draft").then(unlock, None, reply_buttons, queue=False)
 
         def rewriter(action: str) -> Callable[..., Iterator[Any]]:
             def on_rewrite(text: str, chan: str, lang: str, request: gr.Request) -> Iterator[Any]:
@@ -309,7 +320,9 @@ def build_app(pipeline: Pipeline, *, warmup: Warmup | None = None) -> gr.Blocks:
             return on_rewrite
         for button, action in ((shorter, "shorter"), (warmer, "warmer"), (formal, "formal"),
                                (translate, "translate")):
-            button.click(rewriter(action), [reply_box, channel, language], [reply_box, reply_msg])
+            button.click(lock, None, reply_buttons, queue=False).then(
+                rewriter(action), [reply_box, channel, language], [reply_box, reply_msg]).then(
+                unlock, None, reply_buttons, queue=False)
 
         def on_submit(draft: Any, text: str, show: str, request: gr.Request) -> Any:
             def run(user: str) -> Any:
