@@ -300,6 +300,30 @@ def _examples(prompt: str) -> list[str]:
             if line.startswith(("Opening:", "Message:"))]
 
 
+# Languages whose sentence after "Hi Dana," goes on in lower case; German capitalises nouns and "Sie", so a
+# capital there is usually right and is left alone.
+_LOWER_AFTER_GREETING = frozenset({"en", "es", "fr", "pt", "it"})
+_KEEPS_CAPITAL = re.compile(r"^(?:I|I'm|I've|I'll|I'd)\b")
+
+
+def after_greeting(opener: str, language: str, message: str = "") -> str:
+    """The opening as it reads after ``Hi Dana,``: "Thanks for..." becomes "thanks for...".
+
+    A first word that is "I", an acronym, or a name the customer wrote with a capital keeps its capital.
+    """
+    match = re.match(r"(\W*)(\w[\w'’-]*)", opener)
+    if language not in _LOWER_AFTER_GREETING or not match:
+        return opener
+    word = match.group(2)
+    if not word[0].isupper() or _KEEPS_CAPITAL.match(word) or sum(c.isupper() for c in word) > 1:
+        return opener
+    for found in re.finditer(rf"\b{re.escape(word)}\b", message):
+        if message[:found.start()].rstrip()[-1:] not in ("", ".", "!", "?", "\n"):
+            return opener  # capitalised mid-sentence by the customer: a name
+    start = match.start(2)
+    return opener[:start] + word[0].lower() + opener[start + 1:]
+
+
 def clean_opener(raw: str) -> str:
     """The model's opening without quotes, labels, a leading handle or a greeting line."""
     text = re.sub(r"^\s*(?:opening|reply|answer|respuesta|réponse)\s*:\s*", "", raw, flags=re.IGNORECASE)

@@ -17,6 +17,7 @@ from copilot.compose import (
     LANGUAGE_NAMES,
     Facts,
     PhraseBook,
+    after_greeting,
     clean_opener,
     load_phrase_book,
     opener_problems,
@@ -453,7 +454,8 @@ class Drafter:
         opener, opener_issues, first = self._opener(inbound, triage, language, t[ack], on_token)
         block = profile.max_chars > 600
         variables = {**self._reply_vars(inbound, triage, profile), "t": t, "sep": "\n\n" if block else " ",
-                     "block": block, "opener": opener, "private": triage.private_info and profile.public}
+                     "block": block, "private": triage.private_info and profile.public}
+        variables["opener"] = after_greeting(opener, language, inbound.text) if variables["greeting"] else opener
         if gap:
             offers = [f"{t['no_answer']} {t['offer']}", t["no_answer"]]
         elif triage.kind == "praise":

@@ -10,6 +10,7 @@ from kb_helpers import write_kb
 from test_draft import FixedTriager, labels
 
 from copilot.compose import (
+    after_greeting,
     answer_units,
     build_phrase_book,
     clean_opener,
@@ -215,3 +216,17 @@ def test_an_opening_that_acknowledges_nothing_is_refused() -> None:
     problems = opener_problems("No hay personas que deberían vacunarse.", message="¿Hay personas que no deberían "
                                "vacunarse?", language="es", ack_words=book.get("es", "ack_words"))
     assert any("acknowledge" in p for p in problems)
+
+
+@pytest.mark.parametrize(("opener", "language", "message", "expected"), [
+    ("Thanks for telling us.", "en", "", "thanks for telling us."),
+    ("Sorry the hub is still amber.", "en", "", "sorry the hub is still amber."),
+    ("I'm sorry to hear that.", "en", "", "I'm sorry to hear that."),
+    ("Lumio hubs can be tricky.", "en", "my new Lumio hub is amber", "Lumio hubs can be tricky."),
+    ("SMS codes can be slow.", "en", "", "SMS codes can be slow."),
+    ("Gracias por escribirnos.", "es", "", "gracias por escribirnos."),
+    ("Merci pour votre message.", "fr", "", "merci pour votre message."),
+    ("Danke für Ihre Nachricht.", "de", "", "Danke für Ihre Nachricht."),
+])
+def test_the_opening_reads_on_after_the_greeting(opener: str, language: str, message: str, expected: str) -> None:
+    assert after_greeting(opener, language, message) == expected

@@ -124,6 +124,11 @@ def test_next_step_and_offer_of_help_for_complaints_and_questions() -> None:
     assert s.next_step("1) Open Settings 2) Tap Reset", "question", MARKERS).passed is True
     assert s.next_step("That sounds awful.", "complaint", MARKERS).passed is False
     assert s.next_step("Thanks!", "praise", MARKERS).value is None
+    # A factual question answered from a cited passage needs no instruction; a complaint still does.
+    fact = "The minimum age for a savings account is 16."
+    assert s.next_step(fact, "question", MARKERS).passed is False
+    assert s.next_step(fact, "question", MARKERS, answered=True).passed is True
+    assert s.next_step(fact, "complaint", MARKERS, answered=True).passed is False
     assert s.offer_help("Still stuck? Let us know.", "question", MARKERS).passed is True
     assert s.offer_help("Unplug it for 30 seconds.", "complaint", MARKERS).passed is False
 

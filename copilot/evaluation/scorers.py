@@ -253,13 +253,15 @@ def no_pii_echo(text: str, message: str, profile: ChannelProfile) -> Score:
     return verdict("no_pii_echo", not echoed, f"repeats: {', '.join(echoed)}" if echoed else "")
 
 
-def next_step(text: str, kind: str, markers: Markers) -> Score:
-    """A complaint or question gets a next step (an instruction, or what happens now)."""
+def next_step(text: str, kind: str, markers: Markers, *, answered: bool = False) -> Score:
+    """A complaint or question gets a next step: an instruction, what happens now, or for a question the
+    answer itself (``answered``: a sentence supported by a cited passage, e.g. "You can open one from 16")."""
     if kind not in ANSWER_KINDS:
         return na("next_step")
     steps = re.search(r"(?:^|\s)(?:1[.)]|step 1)\s", text, re.IGNORECASE) is not None
     found = markers.find(text, "next_step")
-    return verdict("next_step", steps or bool(found), "" if steps or found else "no next step")
+    ok = steps or bool(found) or (answered and kind == "question")
+    return verdict("next_step", ok, "" if ok else "no next step")
 
 
 def offer_help(text: str, kind: str, markers: Markers) -> Score:

@@ -142,10 +142,15 @@ class SupportScorer:
         if draft.status == "skipped" or not text.strip():
             scores.append(Score("groundedness", None, None, "no reply text"))
         else:
+            # The customer's own words and name are no claims of ours.
+            said = f"{case.author or ''} {case.message}"
+            grounded, sentences = self.grounder.score(text, self.sources(draft.cited_ids), said)
+            # A question answered with a fact from a cited passage has its next step: the answer itself.
+            answered = any(s.claim and s.supported for s in sentences)
             checks = [
                 length_ok(text, profile),
                 no_pii_echo(text, case.message, profile),
-                next_step(text, kind, self.markers),
+                next_step(text, kind, self.markers, answered=answered),
                 offer_help(text, kind, self.markers),
                 no_forbidden(text, self.markers),
                 private_invite(text, case.expected.private_info, profile),
@@ -154,9 +159,6 @@ class SupportScorer:
             scores += [*checks, policy(checks)]
             if not escalated:  # a crisis gets the policy's holding message, not our tone
                 scores.append(empathy(text, kind, case.expected.sentiment, self.markers))
-            # The customer's own words and name are no claims of ours.
-            said = f"{case.author or ''} {case.message}"
-            grounded, sentences = self.grounder.score(text, self.sources(draft.cited_ids), said)
             if not draft.cited_ids and kind not in ("complaint", "question"):
                 grounded = Score("groundedness", None, None, "no citation needed")
             scores.append(grounded)
