@@ -10,6 +10,16 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
+# llama.cpp is compiled on install. A native build uses AMX where the CPU reports it, and llama.cpp's AMX
+# kernels crash (SIGSEGV in ggml_backend_amx_mul_mat) on machines that report AMX without granting it, as
+# some virtual machines do; so on x86_64 the build targets AVX2 explicitly instead of -march=native.
+# Override with `make setup LLAMA_CMAKE_ARGS=...` (e.g. -DGGML_NATIVE=ON on a machine you trust).
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_CMAKE_ARGS ?=
+endif
+
 .PHONY: setup setup-quality run ingest test test-fast bench lint clean
 
 setup: $(STAMP)
@@ -19,6 +29,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==2.13.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python>=0.3.0"
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/copilot --help > /dev/null
 	touch $(STAMP)
