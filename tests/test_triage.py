@@ -190,6 +190,15 @@ def test_waiting_and_reach_raise_priority_through_the_triager(triager: Triager) 
         ("merci", "en"),
         ("", "en"),
         ("👍👍", "en"),
+        # Short questions with few function words, and ties between two languages' shared words
+        ("¿Te puedes vacunar si estás embarazada?", "es"),
+        ("¿Vacunarse puede causar esterilidad?", "es"),
+        ("On peut se faire vacciner quand on est enceinte ?", "fr"),
+        ("C'est ok de fumer de l'herbe quand on se fait vacciner ?", "fr"),
+        # Terse English where single letters look Portuguese
+        ("@united when a 2 hour flight turns into a 3:30 ordeal...sigh", "en"),
+        ("@JetBlue Landing! As usual great flight wiyh a great crew. Hello sunny West Palm Beach !", "en"),
+        ("Can vaccination cause sterility?", "en"),
     ],
 )
 def test_language(text: str, code: str) -> None:

@@ -19,10 +19,10 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         ["the", "and", "is", "are", "was", "were", "to", "of", "in", "it", "that", "this", "for", "on", "with", "you", "my", "i", "me", "your", "have", "has", "had", "not", "but", "be", "do", "does", "did", "can", "can't", "don't", "it's", "i'm", "what", "why", "how", "when", "where", "there", "they", "we", "our", "just", "so", "at", "an", "will", "would", "could", "should", "no", "yes", "please", "thanks", "thank", "from", "get", "got", "been", "about", "again", "still"]
     ),
     "es": frozenset(
-        ["el", "la", "los", "las", "de", "del", "que", "y", "en", "un", "una", "es", "por", "con", "no", "para", "se", "su", "al", "lo", "como", "más", "pero", "mi", "me", "muy", "ya", "está", "están", "hay", "gracias", "hola", "tengo", "tiene", "porque", "cuando", "donde", "qué", "cómo", "mis", "nos", "sus", "este", "esta", "también", "desde", "hasta", "sin", "sobre", "todo", "nada", "ayuda", "pedido"]
+        ["el", "la", "los", "las", "de", "del", "que", "y", "en", "un", "una", "es", "por", "con", "no", "para", "se", "su", "al", "lo", "como", "más", "pero", "mi", "me", "muy", "ya", "está", "están", "hay", "gracias", "hola", "tengo", "tiene", "porque", "cuando", "donde", "qué", "cómo", "mis", "nos", "sus", "este", "esta", "también", "desde", "hasta", "sin", "sobre", "todo", "nada", "ayuda", "pedido", "te", "si", "puedo", "puede", "puedes", "son", "ser", "hace", "van", "estás", "estoy", "sería", "cada", "ahora", "bien", "nuestro", "nuestra", "usted", "ustedes", "hacer"]
     ),
     "fr": frozenset(
-        ["le", "la", "les", "de", "des", "du", "un", "une", "et", "est", "en", "que", "qui", "pas", "pour", "sur", "dans", "avec", "ne", "je", "vous", "il", "elle", "nous", "mon", "ma", "mes", "ce", "cette", "sont", "au", "aux", "ou", "mais", "plus", "très", "merci", "bonjour", "j'ai", "c'est", "suis", "avez", "depuis", "toujours", "rien", "aide", "commande", "encore", "votre", "vos"]
+        ["le", "la", "les", "de", "des", "du", "un", "une", "et", "est", "en", "que", "qui", "pas", "pour", "sur", "dans", "avec", "ne", "je", "vous", "il", "elle", "nous", "mon", "ma", "mes", "ce", "cette", "sont", "au", "aux", "ou", "mais", "plus", "très", "merci", "bonjour", "j'ai", "c'est", "suis", "avez", "depuis", "toujours", "rien", "aide", "commande", "encore", "votre", "vos", "peut", "peux", "quand", "faire", "fait", "être", "ils", "elles", "vont", "chez", "qu'on", "qu'il", "comment", "pourquoi", "où", "aussi", "déjà", "dois", "doit", "faut", "est-ce"]
     ),
     "de": frozenset(
         ["der", "die", "das", "und", "ist", "nicht", "ein", "eine", "zu", "den", "von", "mit", "sich", "des", "auf", "für", "im", "dem", "an", "auch", "es", "ich", "sie", "wir", "ihr", "mein", "meine", "ist", "sind", "war", "aber", "oder", "wie", "was", "noch", "nur", "schon", "bei", "nach", "danke", "bitte", "hallo", "habe", "haben", "kein", "keine", "immer", "seit", "bestellung", "hilfe"]
@@ -108,8 +108,36 @@ def _script_language(text: str) -> str | None:
     return max(counts, key=lambda k: counts[k])
 
 
+_LANGID_LANGUAGES = sorted(_STOPWORDS)
+_LANGID_CONFIDENCE = 0.85
+_identifier: object | None = None
+
+
+def _langid(text: str) -> tuple[str, float] | None:
+    """A character n-gram model's guess (py3langid, restricted to the profiled languages), or None."""
+    global _identifier
+    if _identifier is None:
+        try:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+        except ImportError:  # an optional second opinion: the function words alone still decide
+            _identifier = False
+            return None
+        identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        identifier.set_languages(_LANGID_LANGUAGES)
+        _identifier = identifier
+    if _identifier is False:
+        return None
+    code, probability = _identifier.classify(text)  # type: ignore[attr-defined]
+    return str(code), float(probability)
+
+
 def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
-    """The ISO 639-1 code of ``text``'s language; ``default`` when the text is too short to tell."""
+    """The ISO 639-1 code of ``text``'s language; ``default`` when the text is too short to tell.
+
+    Function words and marker letters decide when their evidence is clear; when it is thin or two
+    languages tie (short questions such as "¿Te puedes vacunar si estás embarazada?"), a character
+    n-gram model decides if it is confident, else the default stands.
+    """
     cleaned = _NOISE.sub(" ", text)
     scripted = _script_language(cleaned)
     if scripted:
@@ -122,10 +150,21 @@ def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     for ch, lang in _MARKERS.items():
         if ch in lowered:
             scores[lang] += 0.75 * min(lowered.count(ch), 3)
-    best = max(scores, key=lambda k: scores[k])
-    if best == default:
+    ranked = sorted(scores, key=lambda k: -scores[k])
+    best, runner_up = ranked[0], ranked[1]
+    margin = scores[best] - scores[runner_up]
+    if best == default and margin >= 1.0:
         return default
     # Another language must clearly beat the default, and be backed by more than a single word.
-    if scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0):
+    clear = scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0) and margin >= 1.0
+    guess = _langid(cleaned)
+    if clear and best != default:
+        # Single letters ("a", "o", "e") and shared words can outvote the default in a terse English
+        # post ("a 2 hour flight turns into a 3:30 ordeal"); a confident n-gram model overrules them.
+        overruled = guess is not None and guess[0] == default and guess[1] >= _LANGID_CONFIDENCE
+        return default if overruled else best
+    if guess is not None and guess[1] >= _LANGID_CONFIDENCE:
+        return guess[0]
+    if best != default and scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0):
         return best
     return default
