@@ -179,14 +179,16 @@ class Drafter:
             return "our"
         return self.settings.brand_name
 
-    def signature(self) -> str:
-        """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral when
-        the setting is still the sample company's and the knowledge base is another one)."""
+    def signature(self, language: str = "en") -> str:
+        """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral, in
+        the customer's language, when the setting is still the sample company's and the knowledge base is
+        another one)."""
         own = self.book.section("kb-brand-voice", "Sign-off")
         if own:
             return plain(own)
         if self.settings.agent_signature == SAMPLE_SIGNATURE and self.book.entry("kb-brand-voice") is None:
-            return NEUTRAL_SIGNATURE
+            own_language = self.phrases.phrases.get(self.phrases.language(language), {})
+            return own_language.get("signature") or NEUTRAL_SIGNATURE
         return self.settings.agent_signature
 
     def _reply_vars(self, inbound: Inbound, triage: Triage, profile: ChannelProfile) -> dict[str, Any]:
@@ -195,7 +197,7 @@ class Drafter:
         return {
             "kind": triage.kind, "sentiment": triage.sentiment, "brand": self.settings.brand_name,
             "greeting": profile.greeting, "name": name if profile.greeting else None, "sign_off": profile.sign_off,
-            "signature": self.signature(), "private": triage.private_info,
+            "signature": self.signature(triage.language), "private": triage.private_info,
             "private_channel": profile.private_channel, "short": profile.max_chars <= 300,
         }
 

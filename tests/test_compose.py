@@ -230,3 +230,23 @@ def test_an_opening_that_acknowledges_nothing_is_refused() -> None:
 ])
 def test_the_opening_reads_on_after_the_greeting(opener: str, language: str, message: str, expected: str) -> None:
     assert after_greeting(opener, language, message) == expected
+
+
+def test_a_sign_off_line_is_not_a_cut_off_sentence() -> None:
+    from copilot.evaluation.scorers import reviewer_check
+
+    signed = "Hola, gracias por tu pregunta.\n\nPuedes vacunarte.\n\nEl equipo de soporte"
+    assert reviewer_check(signed, "¿puedo vacunarme?", []).passed is True
+    cut = "Hola, gracias por tu pregunta.\n\nPuedes vacunarte si tu médico lo\n\nEl equipo de soporte"
+    assert "cut off" in reviewer_check(cut, "¿puedo vacunarme?", []).detail
+
+
+def test_the_neutral_sign_off_is_in_the_customer_language(tmp_path: Path) -> None:
+    from kb_helpers import ENTRIES
+
+    no_voice = {path: text for path, text in ENTRIES.items() if "kb-brand-voice" not in text}
+    pipe = make(tmp_path, ["Merci pour votre question, je regarde ça avec vous."],
+                labels("question", sentiment="neutral", language="fr"), no_voice)
+    draft = pipe.drafter.draft(Inbound(text="zzqx quelle est la politique qqq", channel="email"))
+    assert draft.text.rstrip().endswith("L'équipe support")
+    assert pipe.drafter.signature("xx") == "The support team"

@@ -345,6 +345,11 @@ def reviewer_check(text: str, message: str, sources: Iterable[str], *, signature
     from copilot.guardrails import sentences
 
     body = text.replace(signature, "").strip() if signature else text.strip()
+    # A sign-off line of its own ("The support team", "L'équipe support") ends a letter-shaped reply
+    # without a full stop; it is not a cut-off sentence.
+    head, _, last = body.rpartition("\n\n")
+    if head and len(last.split()) <= 5 and not re.search(r"[.!?:;,]", last):
+        body = head.strip()
     if not body:
         return na("reviewer", "no reply text")
     found: list[str] = []
