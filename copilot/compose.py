@@ -67,7 +67,8 @@ COMMITMENTS = re.compile(
     r"\bwithin \d+ (?:hours?|days?|minutes?)\b|\b(?:by|on) (?:monday|tuesday|wednesday|thursday|friday|saturday|"
     r"sunday|tomorrow)\b|\bnext (?:week|update|release)\b|\bguarantee\b", re.IGNORECASE)
 
-CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understand|not sure what you mean|"
+CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understand|not (?:quite )?sure what you(?:'re| are)? "
+                      r"(?:mean|trying|asking|saying|referring|want)|\bunclear\b|what do you mean|"
                       r"could you (?:please )?(?:clarify|provide|share|tell)|can you (?:please )?(?:provide|clarify)|"
                       r"\bI (?:can'?t|cannot|am unable to)\b|(?:can'?t|cannot|unable to) (?:provide|write|help|continue|complete)|"
                       r"as requested|an opening|more information",

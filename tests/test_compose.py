@@ -77,6 +77,7 @@ def test_tables_become_labelled_rows() -> None:
     ("Sorry about that, we're working on a fix and it will be available soon.", "promises"),
     ("Sorry your hub keeps dropping out, that must be", "cut off"),
     ("Sorry, I didn't understand your message.", "did not understand"),
+    ("Sorry, I'm not sure what you're trying to say.", "did not understand"),
     ("I'm sorry, but I can't assist with that.", "refuses"),
     ("We will refund you in full.", "offers refund"),
 ])
