@@ -287,6 +287,36 @@ def opener_problems(text: str, *, message: str, language: str, prompt: str = "",
     return problems
 
 
+def translation_problems(source: str, translated: str, language: str) -> list[str]:
+    """Why a model's translation of the chosen facts cannot replace them (empty: it can).
+
+    The facts are the one part of a reply a reviewer trusts without reading the source, so a translation
+    must keep every number, the line structure and whole sentences, and come out in the language asked.
+    """
+    from copilot.triage.language import detect_language
+
+    out = translated.strip()
+    if len(out) < 0.6 * len(source.strip()) or len(out) > 1.8 * len(source.strip()) + 20:
+        return ["its length is far from the original's"]
+    problems: list[str] = []
+    numbers = re.findall(r"\d+(?:[.,]\d+)?", source)
+    missing = [n for n in numbers if n not in out and n.replace(".", ",") not in out]
+    if missing:
+        problems.append(f"it lost numbers: {', '.join(missing[:3])}")
+    added = [n for n in re.findall(r"\d+(?:[.,]\d+)?", out) if n not in source and n.replace(",", ".") not in source]
+    if added:
+        problems.append(f"it adds numbers: {', '.join(added[:3])}")
+    if source.strip().count("\n") != out.count("\n"):
+        problems.append("it changed the lines")
+    if TEMPLATE_MARKS.search(out) or re.search(r"</?text>|^(?:here is|translation|sure)\b", out, re.IGNORECASE):
+        problems.append("it is not only the translation")
+    if not re.search(r"[.!?…)]$", out):
+        problems.append("it is cut off")
+    if detect_language(out, default="en") != language:
+        problems.append(f"it is not in {LANGUAGE_NAMES.get(language, language)}")
+    return problems
+
+
 def _mostly_copied(text: str, message: str) -> bool:
     """Whether half or more of the opening's 4-word runs come from the message (a paraphrase may share a few)."""
     said = re.findall(r"\w+", message.lower())

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # "full": the model writes the whole reply from the passages (for a large model on a team's server).
     draft_mode: Literal["compose", "full"] = "compose"
     kb_language: str = "en"  # the knowledge base's language: other messages are translated for retrieval
+    # Facts from a passage in another language than the customer's: translated by the chat model (checked
+    # for numbers, lines and language), or kept as written with a note. Off by default: the 0.5B model's
+    # translations of medical and technical facts read wrong ("une mascotte" for a mask); a team with a
+    # larger model turns it on.
+    translate_facts: bool = False
     reply_phrases: Path | None = None  # a team's own phrase book (the shape of copilot/data/reply_phrases.yaml)
     structured_output: bool = True  # JSON-schema constrained replies (citations limited to the passages)
 

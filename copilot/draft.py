@@ -22,6 +22,7 @@ from copilot.compose import (
     load_phrase_book,
     opener_problems,
     select_facts,
+    translation_problems,
 )
 from copilot.config import ChannelProfile
 from copilot.errors import ProviderError, UserError
@@ -468,10 +469,13 @@ class Drafter:
             offers = [t["offer_fix"], t["offer_short"]]
         else:
             offers = [t["offer"], t["offer_short"]]
-        lead = ""
+        lead = plain_lead = ""
+        foreign = False  # the passage is in another language than the customer's
         if passage is not None:
             lead = t["lead_workaround"] if not passage.official else t["lead"] if passage.kind in ("fix", "workaround") else ""
-            if language != "en" and self._passage_language(passage) != language:
+            plain_lead = lead
+            foreign = self._passage_language(passage) != language
+            if language != "en" and foreign:
                 lead = f"{lead} {t['guide_language']}".strip()
         facts: Facts | None = None
         rendered = None
@@ -496,13 +500,25 @@ class Drafter:
             if len(rendered.text.strip()) <= limit:
                 break
         assert rendered is not None
+        flags: list[str] = []
+        grounding_text = ""
+        if self.settings.translate_facts and foreign and facts is not None and text_facts:
+            local = self._translate_facts(text_facts, language, self._passage_language(passage))  # type: ignore[arg-type]
+            if isinstance(local, str):
+                again = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=plain_lead,
+                                            facts=local)
+                grounding_text = " ".join(rendered.text.split()) if not block else rendered.text.strip()
+                rendered = again
+                flags.append("the facts were translated from the knowledge base by the model: check them against "
+                             "the source")
+            else:
+                flags.append(f"the facts stay in the knowledge base's language: the translation {local[0]}")
         text = rendered.text.strip()
         if not block:
             text = " ".join(text.split())
         if len(text) > limit:
             text = fit_length(text, limit)
         cited = (passage.id,) if passage is not None else ()
-        flags: list[str] = []
         needs_attention = gap
         if gap:
             flags.append("no grounded answer: knowledge gap")
@@ -522,7 +538,26 @@ class Drafter:
         return Draft(text=self._with_handle(text, handle), cited_ids=cited, retrieved_ids=tuple(retrieval.ids),
                      confidence=round(confidence, 3), template=rendered.template,
                      template_hash=rendered.template_hash, latency_ms=_ms(start), needs_attention=needs_attention,
-                     knowledge_gap=gap, flags=tuple(flags), first_token_ms=first, **base)
+                     knowledge_gap=gap, flags=tuple(flags), first_token_ms=first,
+                     grounding_text=self._with_handle(grounding_text, handle) if grounding_text else "", **base)
+
+    def _translate_facts(self, text: str, language: str, source: str) -> str | list[str]:
+        """The chosen facts in the customer's language, or why the model's translation cannot be used.
+
+        One call, checked (numbers, lines, whole sentences, language); a failed translation keeps the
+        original facts with a note, never a half-translated step.
+        """
+        name = LANGUAGE_NAMES.get(language, language)
+        rendered = self.prompts.render("draft/translate_facts.j2", language=name,
+                                       source=LANGUAGE_NAMES.get(source, source), text=text)
+        try:
+            raw, _ = self._call([HumanMessage(rendered.text)], None, min(480, len(text) // 2 + 60),
+                                stop=["</text>", "\n\n\n"])
+        except ProviderError as exc:
+            return [f"failed ({exc})"]
+        out = "\n".join(" ".join(line.split()) for line in raw.strip().strip('"').splitlines() if line.strip())
+        problems = translation_problems(text, out, language)
+        return problems if problems else out
 
     def _translate_query(self, text: str, language: str) -> str:
         """The message in the knowledge base's language, for retrieval only (the embedder is English-only).

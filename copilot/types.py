@@ -146,6 +146,9 @@ class Draft:
     kind: str = "reply"  # reply | starter | outreach | faq_proposal
     model: str = ""
     first_token_ms: float | None = None
+    # The reply with the knowledge base's facts in their own language, when the model translated them for
+    # the customer: what groundedness is checked against (the embedder reads one language).
+    grounding_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

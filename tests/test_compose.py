@@ -251,3 +251,59 @@ def test_the_neutral_sign_off_is_in_the_customer_language(tmp_path: Path) -> Non
     draft = pipe.drafter.draft(Inbound(text="zzqx quelle est la politique qqq", channel="email"))
     assert draft.text.rstrip().endswith("L'équipe support")
     assert pipe.drafter.signature("xx") == "The support team"
+
+
+SPANISH_STEPS = ("1) Asegúrate de que tu teléfono está en la red de 2.4 GHz. 2) Mantén pulsado el reinicio de la "
+                 "bombilla 5 segundos hasta que parpadee en azul. 3) Vuelve a añadirla en la app.")
+
+
+def _translating(tmp_path: Path, translation: str):
+    from fakes import FakeChat
+
+    class ByPrompt(FakeChat):
+        def _next(self, messages, kwargs):  # type: ignore[no-untyped-def]
+            self.seen.append(list(messages))
+            prompt = str(messages[-1].content)
+            if "Translate the text below" in prompt:
+                return translation
+            if "Translate this customer message" in prompt:
+                return "my bulb will not connect to the wifi during setup"
+            return "Lo sentimos mucho, que la bombilla no se conecte es muy frustrante."
+
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=write_kb(tmp_path), draft_mode="compose",
+                        translate_facts=True)
+    pipe = build_pipeline(settings, chat=ByPrompt(), embedder=HashEmbeddings(),
+                          triager=FixedTriager(labels(language="es")))
+    pipe.ingest()
+    return pipe.drafter.draft(Inbound(text="mi bombilla no se conecta al wifi durante la configuración",
+                                      channel="chat"))
+
+
+def test_translated_facts_replace_the_english_when_they_keep_every_number(tmp_path: Path) -> None:
+    draft = _translating(tmp_path, SPANISH_STEPS)
+    assert "Asegúrate de que tu teléfono está en la red de 2.4 GHz" in draft.text
+    assert "Make sure" not in draft.text and "en inglés" not in draft.text
+    assert "Make sure your phone is on the 2.4 GHz network" in draft.grounding_text
+    assert any("translated from the knowledge base" in f for f in draft.flags)
+
+
+def test_a_translation_that_adds_a_number_keeps_the_english_with_a_note(tmp_path: Path) -> None:
+    draft = _translating(tmp_path, SPANISH_STEPS.replace("5 segundos", "5 a 10 segundos"))
+    assert "Make sure your phone is on the 2.4 GHz network" in draft.text and "en inglés" in draft.text
+    assert draft.grounding_text == ""
+    assert any("adds numbers: 10" in f for f in draft.flags)
+
+
+@pytest.mark.parametrize(("translated", "problem"), [
+    ("Reinicia el hub durante 5 segundos y espera a que la luz se ponga verde.", None),
+    ("Reinicia el hub durante unos segundos y espera a que la luz se ponga verde.", "lost numbers"),
+    ("Reinicia el hub durante 5 segundos y espera a que la luz se ponga", "cut off"),
+    ("Restart the hub for 5 seconds and then wait until the light is green.", "not in Spanish"),
+    ("Reinicia el hub durante 5 segundos.\nY espera a que la luz se ponga verde.", "changed the lines"),
+])
+def test_translation_problems(translated: str, problem: str | None) -> None:
+    from copilot.compose import translation_problems
+
+    source = "Restart the hub for 5 seconds and wait until the light turns green."
+    problems = translation_problems(source, translated, "es")
+    assert (not problems) if problem is None else any(problem in p for p in problems), problems

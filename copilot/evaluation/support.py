@@ -144,7 +144,8 @@ class SupportScorer:
         else:
             # The customer's own words and name are no claims of ours.
             said = f"{case.author or ''} {case.message}"
-            grounded, sentences = self.grounder.score(text, self.sources(draft.cited_ids), said)
+            grounded, sentences = self.grounder.score(draft.grounding_text or text, self.sources(draft.cited_ids),
+                                                      said)
             # A question answered with a fact from a cited passage has its next step: the answer itself.
             answered = any(s.claim and s.supported for s in sentences)
             checks = [
