@@ -74,6 +74,19 @@ CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understan
                       r"as requested|an opening|more information",
                       re.IGNORECASE)
 
+# The same refusals and confusion in the other phrase-book languages: a 1.5B model opens Spanish and
+# French replies with "Lo siento, pero no puedo ayudarte con eso" when the question is outside its comfort.
+REFUSED_ELSEWHERE = re.compile(
+    r"\bno (?:puedo|podemos) (?:ayudar|seguir|responder|atender|hacer|cumplir|proporcionar)|"
+    r"\bno (?:entiendo|entendí|estoy segur[oa] de (?:lo )?que)|"
+    r"\bne (?:peux|pouvons) pas (?:vous |t')?(?:aider|répondre|suivre|traiter|fournir)|"
+    r"\bje ne (?:comprends|suis pas sûr de comprendre)|"
+    r"\b(?:kann|können) (?:ich |wir )?(?:ihnen |dir |euch )?(?:dabei |damit )?nicht (?:helfen|antworten|folgen)|"
+    r"\bverstehe (?:ich )?nicht\b|"
+    r"\bnão (?:posso|podemos) (?:ajudar|responder|seguir)|\bnão (?:entendi|percebi)\b|"
+    r"\bnon (?:posso|possiamo) (?:aiutar|rispondere|seguire)|\bnon (?:capisco|ho capito)\b",
+    re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -271,7 +284,7 @@ def opener_problems(text: str, *, message: str, language: str, prompt: str = "",
         problems.append("it does not acknowledge the customer; say sorry or thank them for this")
     if CONFUSED.search(stripped):
         problems.append("it says it did not understand; acknowledge what the customer told you")
-    if REFUSAL.search(stripped):
+    if REFUSAL.search(stripped) or REFUSED_ELSEWHERE.search(stripped):
         problems.append("it refuses; acknowledge what happened to the customer")
     if prompt and (leaked_prompt(stripped, prompt, n=7) or any(
             _copies(stripped, example) or _copies(example, stripped) for example in _examples(prompt))):

@@ -86,6 +86,19 @@ def test_unusable_openings_are_named(opening: str, reason: str) -> None:
     assert any(word in " ".join(problems) for word in reason.split()[-1:]), problems
 
 
+@pytest.mark.parametrize(("opening", "language"), [
+    ("Lo siento, pero no puedo ayudarte con eso.", "es"),
+    ("Hola, lo siento, pero no puedo seguir la estructura de la respuesta proporcionada.", "es"),
+    ("Je suis désolé, mais je ne peux pas vous aider avec cette question.", "fr"),
+    ("Es tut mir leid, aber ich kann dir dabei nicht helfen.", "de"),
+    ("Desculpe, mas não posso ajudar com isso.", "pt"),
+    ("Mi dispiace, ma non posso aiutarti con questo.", "it"),
+])
+def test_refusals_in_other_languages_are_refused(opening: str, language: str) -> None:
+    problems = opener_problems(opening, message="¿puedo vacunarme?", language=language)
+    assert any("refuses" in p for p in problems), problems
+
+
 def test_a_good_opening_passes_and_a_wrong_language_does_not() -> None:
     assert opener_problems("Sorry your hub keeps going offline, that's really frustrating.",
                            message="my hub is offline AGAIN", language="en") == []

@@ -213,3 +213,9 @@ def test_gate_every_shipped_crisis_still_fires_and_few_idioms_fire_strongly() ->
     # The phrases alone; the meaning screen catches the rest (the full cascade is gated in test_triage_minilm).
     assert len(missed) / len(crises) <= 0.12, missed
     assert len(strong_idioms) / len(idioms) <= 0.05, strong_idioms
+
+
+def test_smoking_a_substance_is_not_a_fire() -> None:
+    assert not LEXICON.screen("Is it okay to smoke pot when getting vaccinated?", "en").fired
+    assert not LEXICON.screen("Do smokers need a different dose?", "en").fired
+    assert LEXICON.screen("smoke is coming out of my hub", "en").fired
