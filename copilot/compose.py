@@ -300,6 +300,9 @@ def opener_problems(text: str, *, message: str, language: str, prompt: str = "",
     return problems
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
 def translation_problems(source: str, translated: str, language: str) -> list[str]:
     """Why a model's translation of the chosen facts cannot replace them (empty: it can).
 
@@ -312,11 +315,10 @@ def translation_problems(source: str, translated: str, language: str) -> list[st
     if len(out) < 0.6 * len(source.strip()) or len(out) > 1.8 * len(source.strip()) + 20:
         return ["its length is far from the original's"]
     problems: list[str] = []
-    numbers = re.findall(r"\d+(?:[.,]\d+)?", source)
-    missing = [n for n in numbers if n not in out and n.replace(".", ",") not in out]
+    missing = [n for n in _NUMBER.findall(source) if n not in out and n.replace(".", ",") not in out]
     if missing:
         problems.append(f"it lost numbers: {', '.join(missing[:3])}")
-    added = [n for n in re.findall(r"\d+(?:[.,]\d+)?", out) if n not in source and n.replace(",", ".") not in source]
+    added = [n for n in _NUMBER.findall(out) if n not in source and n.replace(",", ".") not in source]
     if added:
         problems.append(f"it adds numbers: {', '.join(added[:3])}")
     if source.strip().count("\n") != out.count("\n"):

@@ -470,12 +470,12 @@ class Drafter:
         else:
             offers = [t["offer"], t["offer_short"]]
         lead = plain_lead = ""
-        foreign = False  # the passage is in another language than the customer's
+        source_language = language  # the passage's language; another than the customer's needs a note
         if passage is not None:
             lead = t["lead_workaround"] if not passage.official else t["lead"] if passage.kind in ("fix", "workaround") else ""
             plain_lead = lead
-            foreign = self._passage_language(passage) != language
-            if language != "en" and foreign:
+            source_language = self._passage_language(passage)
+            if language != "en" and source_language != language:
                 lead = f"{lead} {t['guide_language']}".strip()
         facts: Facts | None = None
         rendered = None
@@ -502,8 +502,8 @@ class Drafter:
         assert rendered is not None
         flags: list[str] = []
         grounding_text = ""
-        if self.settings.translate_facts and foreign and facts is not None and text_facts:
-            local = self._translate_facts(text_facts, language, self._passage_language(passage))  # type: ignore[arg-type]
+        if self.settings.translate_facts and source_language != language and facts is not None and text_facts:
+            local = self._translate_facts(text_facts, language, source_language)
             if isinstance(local, str):
                 again = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=plain_lead,
                                             facts=local)

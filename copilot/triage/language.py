@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from typing import Any
 
 DEFAULT_LANGUAGE = "en"
 
@@ -110,24 +112,26 @@ def _script_language(text: str) -> str | None:
 
 _LANGID_LANGUAGES = sorted(_STOPWORDS)
 _LANGID_CONFIDENCE = 0.85
-_identifier: object | None = None
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's model restricted to the profiled languages, loaded once; None when it is not installed."""
+    try:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    except ImportError:  # an optional second opinion: the function words alone still decide
+        return None
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(_LANGID_LANGUAGES)
+    return identifier
 
 
 def _langid(text: str) -> tuple[str, float] | None:
-    """A character n-gram model's guess (py3langid, restricted to the profiled languages), or None."""
-    global _identifier
-    if _identifier is None:
-        try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-        except ImportError:  # an optional second opinion: the function words alone still decide
-            _identifier = False
-            return None
-        identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        identifier.set_languages(_LANGID_LANGUAGES)
-        _identifier = identifier
-    if _identifier is False:
+    """A character n-gram model's guess and its probability, or None."""
+    identifier = _identifier()
+    if identifier is None:
         return None
-    code, probability = _identifier.classify(text)  # type: ignore[attr-defined]
+    code, probability = identifier.classify(text)
     return str(code), float(probability)
 
 
@@ -155,16 +159,15 @@ def detect_language(text: str, default: str = DEFAULT_LANGUAGE) -> str:
     margin = scores[best] - scores[runner_up]
     if best == default and margin >= 1.0:
         return default
-    # Another language must clearly beat the default, and be backed by more than a single word.
-    clear = scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0) and margin >= 1.0
+    # Another language must beat the default, and be backed by more than a single word; it is clear
+    # when it also leads the runner-up by a word.
+    beats_default = best != default and scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0)
     guess = _langid(cleaned)
-    if clear and best != default:
+    confident = guess is not None and guess[1] >= _LANGID_CONFIDENCE
+    if beats_default and margin >= 1.0:
         # Single letters ("a", "o", "e") and shared words can outvote the default in a terse English
         # post ("a 2 hour flight turns into a 3:30 ordeal"); a confident n-gram model overrules them.
-        overruled = guess is not None and guess[0] == default and guess[1] >= _LANGID_CONFIDENCE
-        return default if overruled else best
-    if guess is not None and guess[1] >= _LANGID_CONFIDENCE:
-        return guess[0]
-    if best != default and scores[best] >= 2.0 and scores[best] > 1.25 * scores.get(default, 0.0):
-        return best
-    return default
+        return default if confident and guess[0] == default else best  # type: ignore[index]
+    if confident:
+        return guess[0]  # type: ignore[index]
+    return best if beats_default else default
