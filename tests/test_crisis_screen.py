@@ -219,3 +219,78 @@ def test_smoking_a_substance_is_not_a_fire() -> None:
     assert not LEXICON.screen("Is it okay to smoke pot when getting vaccinated?", "en").fired
     assert not LEXICON.screen("Do smokers need a different dose?", "en").fired
     assert LEXICON.screen("smoke is coming out of my hub", "en").fired
+
+
+BEYOND_THE_SIX = [
+    # (text, category): languages the screen does not know well still fire, and are only ever 'possible'
+    ("Ik ga er vanavond een einde aan maken, zeg mijn abonnement maar op.", "self-harm"),
+    ("Jeg har tatt alt for mange sovetabletter, kanseller bestillingen.", "overdose"),
+    ("Min mamma har svimmat i köket och jag får ingen kontakt med henne.", "danger: medical"),
+    ("Dědeček upadl v koupelně a nemůže vstát.", "danger: medical"),
+    ("Det lukter gass i hele leiligheten etter at montøren var her.", "danger: medical"),
+    ("Fiul meu de 4 ani a rămas singur acasă de ieri.", "child at risk"),
+    ("Entinen mieheni seuraa minua joka päivä töihin.", "abuse"),
+    ("Ik sla zijn hoofd in met een hamer als hij terugkomt.", "threat"),
+    ("Chcę się zabić, nie chcę już żyć.", "self-harm"),
+    ("Bunuh diri rasanya satu-satunya jalan keluar.", "self-harm"),
+]
+
+
+@pytest.mark.parametrize(("text", "category"), BEYOND_THE_SIX)
+def test_languages_beyond_the_six_fire_and_stay_possible(text: str, category: str) -> None:
+    language = detect_language(text)
+    screened = LEXICON.screen(text, language)
+    best = screened.best()
+    assert best is not None, text
+    assert best.category == category
+    if language not in ("en", "es", "fr", "de", "pt", "it"):
+        call = decide(text, _evidence(text), p_real=0.0, clear_below=0.5)
+        assert call.level == "possible", (language, call)
+
+
+COUNTED_AND_STRATEGIC = [
+    "I've died like 40 times on that boss, the checkpoint is broken",
+    "we died about a dozen times before the update fixed the lag",
+    "Playing without the armour perk is suicide on hard mode",
+    "The projector we rented from you died halfway through the wedding speech",
+    "Je suis mort trente fois dans ce niveau, c'est injouable",
+    "Sono morto dodici volte nello stesso punto",
+    "Me morí veinte veces en el jefe final",
+    "Morri umas quinze vezes nessa fase",
+    "Die App ruckelt, ich bin zwanzig mal gestorben",
+    "Ce jeu rame à mort depuis la mise à jour",
+    "Esse hambúrguer é de matar de bom",
+    "Your hold music makes me want to die, twenty minutes now",
+    "My kids are going to kill me if the console isn't here by Friday",
+    "I'm dead at these delivery fees",
+]
+
+
+@pytest.mark.parametrize("text", COUNTED_AND_STRATEGIC)
+def test_counted_game_deaths_strategy_and_dead_devices_are_cleared(text: str) -> None:
+    screened = LEXICON.screen(text, detect_language(text))
+    assert not screened.fired, [h.span for h in screened.hits]
+    assert screened.cleared_by and screened.cleared_by[0][0] == "idiom"
+
+
+@pytest.mark.parametrize("text", [
+    "I wish I died in that crash instead of him",
+    "Honestly I'd be better off dead than deal with this again",
+    "I tried to kill myself twice this year",
+    "My dad nearly died two times this month and your alarm never went off",
+])
+def test_the_counted_death_clear_does_not_swallow_a_real_statement(text: str) -> None:
+    assert LEXICON.screen(text, detect_language(text)).fired, text
+
+
+@pytest.mark.parametrize("text", [
+    "Vendete rilevatori di fumo per il condominio?",
+    "¿Venden detectores de humo para cocina?",
+    "Vendez-vous des détecteurs de fumée connectés ?",
+    "Verkaufen Sie auch Rauchmelder mit Funk?",
+    "Vocês vendem detectores de fumaça?",
+])
+def test_buying_a_smoke_detector_is_an_everyday_question(text: str) -> None:
+    screened = LEXICON.screen(text, detect_language(text))
+    assert not screened.strong, [h.span for h in screened.hits]
+    assert any(kind == "urgent" for kind, _ in screened.cleared_by)

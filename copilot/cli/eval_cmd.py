@@ -132,6 +132,22 @@ def _support_text(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _crisis_text(summary: dict[str, Any]) -> list[str]:
+    c = summary["crisis"]
+    lines = [
+        f"crises:    {c['n_crisis']}  flagged (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}"
+        f"  missed {summary['n_missed']}",
+        f"calm:      {c['n_calm']}  flagged {c['false_alarm_any']}  as crisis {c['false_alarm_crisis']}"
+        f"  ({summary['n_false_alarms']} false alarms)",
+    ]
+    lines += [f"  {group:12s} flagged {g['false_alarm_any']} of {g['n_calm']}"
+              for group, g in (c.get("by_group") or {}).items()]
+    lines.append("by language (recall): " + "  ".join(
+        f"{lang} {b['recall_any']}" for lang, b in c["by_language"].items() if b["n_crisis"]))
+    lines.append(f"speed:     {summary['messages_per_s']} messages/s")
+    return lines
+
+
 def summary_text(summary: dict[str, Any]) -> str:
     """A run summary as text."""
     head = (
@@ -140,6 +156,8 @@ def summary_text(summary: dict[str, Any]) -> str:
     )
     if summary["kind"] == "support":
         return "\n".join([head, *_support_text(summary)])
+    if summary["kind"] == "crisis":
+        return "\n".join([head, *_crisis_text(summary)])
     keep = ("hit@", "recall@", "mrr", "ndcg@", "abstain_accuracy", "answered_rate", "latency_ms")
     return "\n".join([head] + [f"  {k:26s} {v}" for k, v in summary.items() if k.startswith(keep)])
 

@@ -3,7 +3,8 @@
 A support case (one JSON object per line, documented in ``evals/datasets/README.md``) is an inbound
 message with what a good draft looks like: the knowledge ids that ground it (``[]``: abstain), the triage
 labels, phrases it must and must not contain, and tags. A retrieval case is ``{id?, query, relevant_ids}``.
-A COVID-style folder holds a ``cases.jsonl`` of retrieval cases next to the FAQ table they refer to.
+A COVID-style folder holds a ``cases.jsonl`` of retrieval cases next to the FAQ table they refer to. A crisis
+set is ``{id?, text, crisis, language?, group?}``: messages labelled ``none`` or with a crisis category.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from copilot.config import CHANNELS
 from copilot.errors import UserError
 from copilot.types import MESSAGE_KINDS, SENTIMENTS, Entry
 
-DatasetKind = Literal["support", "retrieval"]
+DatasetKind = Literal["support", "retrieval", "crisis"]
 TABLE_NAMES = ("faq_db.csv", "faq.csv", "faq.jsonl", "faq.json", "knowledge.csv", "knowledge.jsonl")
 
 
@@ -190,8 +191,10 @@ def detect_dataset(path: Path | str) -> DatasetSpec:
             return DatasetSpec(kind="support", cases=path)
         if "query" in row and "relevant_ids" in row:
             return DatasetSpec(kind="retrieval", cases=path)
+        if "crisis" in row and ("text" in row or "message" in row):
+            return DatasetSpec(kind="crisis", cases=path)
         raise UserError(
-            f"{path}:{number}: neither a support case (message, expected, expected_ids, ...) "
-            "nor a retrieval case (query, relevant_ids)"
+            f"{path}:{number}: neither a support case (message, expected, expected_ids, ...), "
+            "a retrieval case (query, relevant_ids) nor a crisis case (text, crisis)"
         )
     raise UserError(f"cases file {path} has no cases")

@@ -26,6 +26,8 @@ from copilot.evaluation.summary import lower_is_better
 
 DEFAULT_THRESHOLDS = Path("evals/thresholds.json")
 ONE_FLIP_CASES = 5
+# Safety numbers recorded exactly as measured: one more missed crisis fails the gate, whatever the set's size.
+NO_MARGIN = ("crisis.recall_any",)
 
 
 class Bound(BaseModel):
@@ -183,6 +185,8 @@ def record(gate: GateConfig, report: dict[str, Any], path: Path | str) -> GateCo
                 bounds[metric] = Bound(
                     max=_ceil(value + (0 if metric == "n_errors" else margin)), strict=bound.strict
                 )
+            elif bound.strict and metric in NO_MARGIN:
+                bounds[metric] = Bound(min=_floor(value, 4), strict=True)
             else:
                 bounds[metric] = Bound(
                     min=max(0.0, _floor(value - _margin(gate.margin, n))), strict=bound.strict

@@ -150,6 +150,29 @@ def retrieval_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) ->
     return charts
 
 
+def crisis_charts(rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> dict[str, str]:
+    """Recall (either level) by category and by language, and the share of each calm group flagged."""
+    report = summary.get("crisis") or {}
+    charts: dict[str, str] = {}
+    by_category = {k: v["recall_any"] for k, v in (report.get("by_category") or {}).items()
+                   if v.get("recall_any") is not None}
+    if by_category:
+        charts["recall_by_category"] = _barh(list(by_category), list(by_category.values()),
+                                             "Crises flagged, by category", "recall (crisis or possible)")
+    by_language = {k: v["recall_any"] for k, v in (report.get("by_language") or {}).items()
+                   if v.get("recall_any") is not None}
+    if by_language:
+        charts["recall_by_language"] = _barh(list(by_language), list(by_language.values()),
+                                             "Crises flagged, by language", "recall (crisis or possible)")
+    by_group = {k: v["false_alarm_any"] for k, v in (report.get("by_group") or {}).items()
+                if v.get("false_alarm_any") is not None}
+    if by_group:
+        # lower is better here: the bars are the share of calm messages a person is asked to read
+        charts["flagged_by_group"] = _barh(list(by_group), [1 - v for v in by_group.values()],
+                                           "Calm messages left alone, by group", "share not flagged")
+    return charts
+
+
 def worst_first(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Errors first, then failing cases by score, then the rest by score."""
     return sorted(
@@ -173,7 +196,8 @@ def render_report(
     kind = summary.get("kind", "support")
     images: dict[str, str] = {}
     if charts and rows:
-        images = support_charts(rows, summary) if kind == "support" else retrieval_charts(rows, summary)
+        charts_of = {"support": support_charts, "crisis": crisis_charts}.get(kind, retrieval_charts)
+        images = charts_of(rows, summary)
     metrics = sorted((summary.get("metrics") or {}).items())
     return (
         _environment()

@@ -170,6 +170,11 @@ def load_cases_for(spec: DatasetSpec, limit: int | None) -> list[Any]:
     if spec.kind == "support":
         loaded = load_support_cases_with_lines(spec.cases)
         return loaded[:limit] if limit else loaded
+    if spec.kind == "crisis":
+        from copilot.evaluation.crisis import load_crisis_cases
+
+        crisis_cases = load_crisis_cases(spec.cases)
+        return crisis_cases[:limit] if limit else crisis_cases
     cases = load_retrieval_cases(spec.cases)
     return cases[:limit] if limit else cases
 
@@ -187,14 +192,14 @@ def run_dataset(
     progress: Progress | None = None,
     options: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Evaluate a support or retrieval dataset; with ``out_root`` also write the run record."""
+    """Evaluate a support, retrieval or crisis dataset; with ``out_root`` also write the run record."""
     backends = backends or Backends()
     spec = detect_dataset(dataset)
     loaded = load_cases_for(spec, None if case_ids else limit)
     if case_ids:
         wanted = set(case_ids)
-        loaded = [c for c in loaded if (c.case.id if spec.kind == "support" else c.id) in wanted]
-        missing = wanted - {c.case.id if spec.kind == "support" else c.id for c in loaded}
+        loaded = [c for c in loaded if _case_id(spec, c) in wanted]
+        missing = wanted - {_case_id(spec, c) for c in loaded}
         if missing:
             raise UserError(f"{spec.cases}: no cases with id {', '.join(sorted(missing))}")
     started = dt.datetime.now(dt.UTC)
@@ -231,6 +236,8 @@ def run_dataset(
         rows, summary = _run_support(
             settings, spec, loaded, config, backends, workspace, judge, keep, progress, run_dir
         )
+    elif spec.kind == "crisis":
+        rows, summary = _run_crisis(settings, spec, loaded, config, backends, keep, progress, run_dir)
     else:
         rows, summary = _run_retrieval(
             settings, spec, loaded, config, backends, workspace, keep, progress, run_dir
@@ -287,6 +294,40 @@ def _run_support(
     )
     summary = summarise_support(rows, k=settings.top_k)
     summary.update(dataset=spec.name, chat=config["chat"], embedder=config["embedder"])
+    return rows, summary
+
+
+def _case_id(spec: DatasetSpec, case: Any) -> str:
+    if spec.kind == "support":
+        return str(case.case.id)
+    if spec.kind == "crisis":
+        from copilot.evaluation.crisis import case_key
+
+        return case_key(case)
+    return str(case.id)
+
+
+def _run_crisis(
+    settings: Settings,
+    spec: DatasetSpec,
+    cases: list[Any],
+    config: dict[str, Any],
+    backends: Backends,
+    keep: Callable[[dict[str, Any]], None],
+    progress: Progress | None,
+    run_dir: Path | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Triage a crisis set with the team's own triager (no chat model, no index, no drafts)."""
+    from copilot.evaluation.crisis import evaluate_crisis
+
+    team = build_pipeline(settings, embedder=backends.embedder, triager=backends.triager)
+    triager = team.triager
+    config.update(chat=None, embedder=team.embedder_name,
+                  triager=str(getattr(triager, "source", type(triager).__name__)))
+    if run_dir:
+        write_json(run_dir / "config.json", {**config, "status": "running"})
+    rows, summary = evaluate_crisis(triager, cases, on_row=keep, progress=progress)
+    summary.update(dataset=spec.name, embedder=config["embedder"], triager=config["triager"])
     return rows, summary
 
 
