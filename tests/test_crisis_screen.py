@@ -294,3 +294,45 @@ def test_buying_a_smoke_detector_is_an_everyday_question(text: str) -> None:
     screened = LEXICON.screen(text, detect_language(text))
     assert not screened.strong, [h.span for h in screened.hits]
     assert any(kind == "urgent" for kind, _ in screened.cleared_by)
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("been cutting myself again since the outage, anyway the router still drops", "self-harm"),
+    ("Me estoy cortando otra vez, da igual, la app sigue sin cargar", "self-harm"),
+    ("Mi sto tagliando di nuovo, comunque la consegna è in ritardo", "self-harm"),
+    ("Ich ritze mich wieder, egal, das Paket fehlt immer noch", "self-harm"),
+    ("My 2 year old drank some of the dishwasher liquid you sent, she's coughing", "child at risk"),
+    ("Ma fille de 3 ans a avalé une pile bouton de la télécommande", "child at risk"),
+    ("Mein Kind hat die Putzmittel-Kapsel verschluckt und spuckt", "child at risk"),
+    ("my chest feels like it's being crushed and my left arm is numb, can you reschedule the engineer", "danger: medical"),
+    ("Mi abuela se cayó en el pasillo y no responde cuando la llamo", "danger: medical"),
+    ("If the refund isn't here by Friday someone is going to get hurt at your branch", "threat"),
+    ("Se não resolverem hoje alguém vai sair machucado nessa loja", "threat"),
+    ("Il me confisque mon téléphone et ne me laisse pas sortir le soir", "abuse"),
+    ("Mein Mann sperrt mich ein, wenn ich mich über die Rechnung beschwere", "abuse"),
+    ("엄마가 쓰러졌어요 가스 냄새가 나요", "danger: medical"),
+])
+def test_new_concepts_fire_in_their_own_words(text: str, category: str) -> None:
+    screened = LEXICON.screen(text, detect_language(text))
+    assert screened.fired, text
+    assert category in {h.category for h in screened.hits}
+
+
+def test_hangul_and_kana_keep_their_letters_when_folded() -> None:
+    assert fold("가스 냄새") == "가스 냄새"
+    assert fold("がんばって") == "がんばって"
+    assert fold("Évian пожар й Tôi uống") == "evian пожар и toi uong"
+
+
+@pytest.mark.parametrize("text", [
+    "I'd like to buy two fire extinguishers for the office, any bulk discount?",
+    "Can I return a carbon monoxide alarm? I bought two by mistake.",
+    "I have a hospital appointment on Thursday, can you deliver on Friday instead?",
+    "Tengo cita en el hospital el lunes, ¿podéis entregar el martes?",
+    "That last episode killed me, when is the next season on your app?",
+    "the new patch is suicide for tank builds, please revert",
+])
+def test_purchases_appointments_and_figures_of_speech_are_everyday(text: str) -> None:
+    screened = LEXICON.screen(text, detect_language(text))
+    assert not screened.strong, [h.span for h in screened.hits]
+    assert screened.cleared_by

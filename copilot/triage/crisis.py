@@ -29,7 +29,8 @@ PROMOTE = 0.97
 EXPLAINED_BELOW = 0.3
 # Laughter or a joking emoji beside a strong phrase ("gonna kill myself if this update fails again lol"):
 # not waved away, but a person reads it before anything is sent.
-_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
+_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
+                   r"rs(?:rs)+|mdr|ptdr|xd+|broma|blague|scherzo|brincadeira)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
                    re.IGNORECASE)
 # Said in earnest: the writer rules out the joke reading.
 _EARNEST = re.compile(r"\b(?:not\s+(?:a\s+)?jok\w*|no\s+joke|not\s+kidding|i\s+mean\s+it|i'?m\s+serious|for\s+real|"

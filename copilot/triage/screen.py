@@ -25,6 +25,7 @@ from copilot.errors import ConfigError
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de", "pt", "it")
 STRENGTHS: tuple[str, ...] = ("strong", "weak")
 CLEAR_KINDS: tuple[str, ...] = ("idiom", "urgent", "title")  # urgent: everyday problems and mentions
+_FOLDED_SCRIPTS_END = 0x0530  # Latin, Greek, Cyrillic end before Armenian; Latin and Greek Extended at 1E00-1FFF
 SPAN_CONTEXT = 40  # characters of the customer's words kept either side of a hit, up to a sentence end
 
 _MARKUP = re.compile(r"<[^<>]{0,400}>|&[a-z]{2,8};|&#\d{1,6};|\[/?[a-z]{1,10}\]", re.IGNORECASE)
@@ -77,7 +78,11 @@ def fold(text: str) -> str:
         lowered = ch.lower()
         if len(lowered) != 1:  # "İ".lower() is two code points: keep the length
             lowered = ch
-        out.append(unicodedata.normalize("NFKD", lowered)[:1] or lowered)
+        # Accents come off Latin, Greek and Cyrillic letters only: in Hangul, kana or Devanagari the first
+        # code point of the decomposition is not the letter (a Korean syllable would become its first jamo).
+        if ord(lowered) < _FOLDED_SCRIPTS_END or 0x1E00 <= ord(lowered) <= 0x1FFF:
+            lowered = unicodedata.normalize("NFKD", lowered)[:1] or lowered
+        out.append(lowered)
     return "".join(out)
 
 
