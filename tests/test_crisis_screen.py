@@ -283,19 +283,6 @@ def test_the_counted_death_clear_does_not_swallow_a_real_statement(text: str) ->
     assert LEXICON.screen(text, detect_language(text)).fired, text
 
 
-@pytest.mark.parametrize("text", [
-    "Vendete rilevatori di fumo per il condominio?",
-    "¿Venden detectores de humo para cocina?",
-    "Vendez-vous des détecteurs de fumée connectés ?",
-    "Verkaufen Sie auch Rauchmelder mit Funk?",
-    "Vocês vendem detectores de fumaça?",
-])
-def test_buying_a_smoke_detector_is_an_everyday_question(text: str) -> None:
-    screened = LEXICON.screen(text, detect_language(text))
-    assert not screened.strong, [h.span for h in screened.hits]
-    assert any(kind == "urgent" for kind, _ in screened.cleared_by)
-
-
 @pytest.mark.parametrize(("text", "category"), [
     ("been cutting myself again since the outage, anyway the router still drops", "self-harm"),
     ("Me estoy cortando otra vez, da igual, la app sigue sin cargar", "self-harm"),
@@ -325,6 +312,11 @@ def test_hangul_and_kana_keep_their_letters_when_folded() -> None:
 
 
 @pytest.mark.parametrize("text", [
+    "Vendete rilevatori di fumo per il condominio?",
+    "¿Venden detectores de humo para cocina?",
+    "Vendez-vous des détecteurs de fumée connectés ?",
+    "Verkaufen Sie auch Rauchmelder mit Funk?",
+    "Vocês vendem detectores de fumaça?",
     "I'd like to buy two fire extinguishers for the office, any bulk discount?",
     "Can I return a carbon monoxide alarm? I bought two by mistake.",
     "I have a hospital appointment on Thursday, can you deliver on Friday instead?",
