@@ -121,12 +121,16 @@ def test_compare_shows_a_newly_missed_crisis_as_worse(tmp_path: Path) -> None:
     assert moved["group.hyperbole.flagged_rate_bad"] == "better"
 
 
-def test_a_crisis_file_without_labels_or_with_repeated_ids_is_refused(tmp_path: Path) -> None:
+def test_a_null_label_is_calm_and_a_missing_label_or_a_repeated_id_is_refused(tmp_path: Path) -> None:
     unlabelled = write_jsonl(tmp_path / "a.jsonl", [ROWS[0], {"id": "x", "text": "hi", "crisis": None}])
     # a null crisis means "none" (category columns are blank when there is none); a repeated id is an error
     assert len(run_dataset(_settings(tmp_path), unlabelled, out_root=None,
                            backends=Backends(embedder=HashEmbeddings(),
                                              triager=ScriptedTriager({}))).rows) == 2
+    missing = write_jsonl(tmp_path / "m.jsonl", [ROWS[0], {"id": "y", "text": "hello"}])
+    with pytest.raises(UserError, match=r"m.jsonl:2: no crisis field"):
+        run_dataset(_settings(tmp_path), missing, out_root=None,
+                    backends=Backends(embedder=HashEmbeddings(), triager=ScriptedTriager({})))
     repeated = write_jsonl(tmp_path / "b.jsonl", [ROWS[0], dict(ROWS[1], id="c1")])
     with pytest.raises(UserError, match=r"b.jsonl:2: duplicate id 'c1'"):
         run_dataset(_settings(tmp_path), repeated, out_root=None,

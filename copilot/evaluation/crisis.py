@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.errors import UserError
+from copilot.evaluation.dataset import json_lines
 from copilot.triage.cases import NO_CRISIS, Case, load_cases
 from copilot.triage.evaluate import BATCH, crisis_report
 from copilot.types import Triage
@@ -25,11 +26,15 @@ Row = dict[str, Any]
 
 def load_crisis_cases(path: Path) -> list[Case]:
     """The labelled messages of a crisis set; an unlabelled row or a repeated id is an error naming the line."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        # The case reader takes a missing crisis cell as "none"; in a crisis set a row without the field is a
+        # labelling mistake, not a calm message.
+        for number, row in json_lines(path):
+            if "crisis" not in row:
+                raise UserError(f"{path}:{number}: no crisis field (use \"none\" for a calm message)")
     cases = list(load_cases(path).cases)
     seen: dict[str, int] = {}
     for case in cases:
-        if case.crisis is None:
-            raise UserError(f"{path}:{case.line}: no crisis label (use \"none\" for a calm message)")
         case_id = case_key(case)
         if case_id in seen:
             raise UserError(f"{path}:{case.line}: duplicate id {case_id!r} (first on line {seen[case_id]})")

@@ -103,7 +103,7 @@ def _reason(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-def _json_lines(path: Path) -> Iterable[tuple[int, dict[str, object]]]:
+def json_lines(path: Path) -> Iterable[tuple[int, dict[str, object]]]:
     if not path.is_file():
         raise UserError(f"cases file {path} not found")
     try:
@@ -132,7 +132,7 @@ def load_support_cases_with_lines(path: Path | str) -> list[LoadedCase]:
     path = Path(path)
     loaded: list[LoadedCase] = []
     first_line: dict[str, int] = {}
-    for number, row in _json_lines(path):
+    for number, row in json_lines(path):
         try:
             case = SupportCase.model_validate(row)
         except ValidationError as exc:
@@ -186,7 +186,7 @@ def detect_dataset(path: Path | str) -> DatasetSpec:
             raise UserError(f"dataset folder {path} has no FAQ table ({', '.join(TABLE_NAMES)})")
         spec = detect_dataset(cases)
         return DatasetSpec(kind=spec.kind, cases=cases, kb=tables[0])
-    for number, row in _json_lines(path):
+    for number, row in json_lines(path):
         if "message" in row and "expected" in row:
             return DatasetSpec(kind="support", cases=path)
         if "query" in row and "relevant_ids" in row:
