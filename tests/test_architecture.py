@@ -197,12 +197,13 @@ def test_a_lazy_import_cycle_is_found(fake_package) -> None:
 def test_a_cycle_through_a_package_init_and_a_relative_import_is_found(fake_package) -> None:
     known = fake_package({
         "__init__.py": "",
-        "pkg/__init__.py": "from .inner import X\n",
-        "pkg/inner.py": "from copilot.other import Y\n",
+        "pkg/__init__.py": "",
+        "pkg/inner.py": "from ..other import Y\n",
         "other.py": "from copilot.pkg.inner import X\n",
     })
     assert import_cycles(known) == [["copilot.other", "copilot.pkg.inner"]]
-    known = fake_package({"other.py": "from copilot.pkg import X\n"})
+    # Importing copilot.pkg runs its __init__, which imports inner, which imports other.
+    known = fake_package({"pkg/__init__.py": "from .inner import X\n", "other.py": "from copilot.pkg import X\n"})
     assert import_cycles(known) == [["copilot.other", "copilot.pkg", "copilot.pkg.inner"]]
 
 
