@@ -61,7 +61,7 @@ class Pipeline:
     def triager(self) -> Any:
         if self._triager is not None:
             return self._triager
-        from copilot.triage import build_triager
+        from copilot.triage.triager import build_triager
 
         return build_triager(self.settings, self.embedder)
 

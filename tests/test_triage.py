@@ -14,7 +14,9 @@ from fakes import HashEmbeddings
 
 from copilot.config import Settings
 from copilot.errors import ConfigError, UserError
-from copilot.triage import build_triager, load_cases, train_team_model
+from copilot.triage.cases import load_cases
+from copilot.triage.model import train_team_model
+from copilot.triage.triager import build_triager
 from copilot.triage.evaluate import bench_triage, evaluate_triage
 from copilot.triage.features import (
     embedding_text,

@@ -11,7 +11,7 @@ from _triage_support import AIRLINE, HOLDOUT, copy_seed, fake_seed_dir  # noqa: 
 from fakes import HashEmbeddings
 
 from copilot.cli import main
-from copilot.triage import load_cases
+from copilot.triage.cases import load_cases
 
 
 @pytest.fixture
