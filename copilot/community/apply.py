@@ -17,7 +17,7 @@ from copilot.community.common import load_entries
 from copilot.community.registry import applied_proposals
 from copilot.errors import KnowledgeError, UserError
 from copilot.knowledge import load_knowledge
-from copilot.queue import models, users
+from copilot.queue import tables, users
 from copilot.queue.db import reading, writing
 from copilot.types import Entry
 
@@ -88,7 +88,7 @@ def validate_entry_text(text: str, kb_dir: Path) -> Entry:
 def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None = None,
                     reindex: bool = True) -> ApplyReport:
     """Write every approved, not yet applied proposal into the knowledge base, then re-index once."""
-    t, a = models.items, applied_proposals
+    t, a = tables.items, applied_proposals
     query = select(t.c.id).where(t.c.kind == "faq_proposal", t.c.status.in_(APPROVED),
                                  t.c.id.not_in(select(a.c.item_id))).order_by(t.c.approved_at, t.c.id)
     if item_ids is not None:

@@ -23,7 +23,7 @@ from copilot.knowledge import iter_files, load_knowledge
 from copilot.models.embeddings import as_matrix
 from copilot.pii import find_pii
 from copilot.prompts import Prompts, Rendered, load_prompts
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 from copilot.types import Entry
 
@@ -315,7 +315,7 @@ def parse_since(value: str | datetime | timedelta, now: datetime) -> datetime:
 
 def recent_texts(queue: Any, kind: str, since: datetime, limit: int = 500) -> list[str]:
     """Texts of queue items of one kind drafted since a time, newest first (every status)."""
-    t = models.items
+    t = tables.items
     query = (select(t.c.text).where(t.c.kind == kind, t.c.drafted_at >= since)
              .order_by(t.c.drafted_at.desc()).limit(limit))
     with reading(queue.engine) as conn:

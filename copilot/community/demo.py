@@ -26,7 +26,7 @@ from copilot.community.proposals import GAP_LOG
 from copilot.community.registry import Registry
 from copilot.community.starters import STARTER_TRIAGE
 from copilot.errors import UserError
-from copilot.queue import OutgoingMessage, PostReceipt, models
+from copilot.queue import OutgoingMessage, PostReceipt, tables
 from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 
@@ -105,8 +105,8 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
         raise UserError("--days must be between 1 and 365")
     queue = pipeline.queue
     with reading(queue.engine) as conn:
-        existing = conn.execute(select(func.count()).select_from(models.items)).scalar_one()
-        users = conn.execute(select(func.count()).select_from(models.users)).scalar_one()
+        existing = conn.execute(select(func.count()).select_from(tables.items)).scalar_one()
+        users = conn.execute(select(func.count()).select_from(tables.users)).scalar_one()
     if existing and not force:
         raise UserError(f"the queue already holds {existing} items; seed a demo into an empty data folder "
                         "(COPILOT_DATA_DIR) or pass --force to add to it")
@@ -180,7 +180,7 @@ def _run(queue: Any, plan: _Plan, channel: SimulatedChannel) -> None:
 
 
 def _item_id_for(queue: Any, plan: _Plan) -> int:
-    t = models.items
+    t = tables.items
     with reading(queue.engine) as conn:
         return int(conn.execute(select(t.c.id).where(t.c.kind == "outreach", t.c.author == plan.draft.inbound.author,
                                                      t.c.drafted_at == plan.drafted)).scalar_one())

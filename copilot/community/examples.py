@@ -20,7 +20,7 @@ from copilot.errors import ProviderError
 from copilot.guardrails import fit_length, strip_handle
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 from copilot.types import Inbound, Triage
 
@@ -71,7 +71,7 @@ class ToneExamples:
         return self._collection
 
     def _approved_state(self) -> tuple[int, Any]:
-        t = models.items
+        t = tables.items
         with reading(self.pipeline.queue.engine) as conn:
             row = conn.execute(select(func.count(), func.max(t.c.approved_at)).where(
                 t.c.kind == "reply", t.c.status.in_(APPROVED))).one()
@@ -88,7 +88,7 @@ class ToneExamples:
             return added
 
     def _sync(self) -> int:
-        t = models.items
+        t = tables.items
         with reading(self.pipeline.queue.engine) as conn:
             rows = conn.execute(select(t.c.id, t.c.text, t.c.inbound_text, t.c.channel, t.c.edit_distance,
                                        t.c.triage).where(t.c.kind == "reply", t.c.status.in_(APPROVED))).all()

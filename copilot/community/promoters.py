@@ -38,7 +38,7 @@ from copilot.draft import KnowledgeBook
 from copilot.errors import PermissionDenied, UserError
 from copilot.guardrails import fit_length
 from copilot.pii import redact
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 
@@ -97,7 +97,7 @@ class _HistoryRow(BaseModel):
 
 def history_from_queue(queue: Any, since: datetime | None = None) -> list[Message]:
     """Every inbound message with an author in the queue's cases (the conversation history)."""
-    c = models.cases
+    c = tables.cases
     query = select(c.c.id, c.c.author, c.c.text, c.c.channel, c.c.received_at, c.c.triage).where(
         c.c.author.is_not(None)).order_by(c.c.received_at, c.c.id)
     if since is not None:
@@ -285,7 +285,7 @@ def opt_out(pipeline: Pipeline, handle: str, *, by: str, reason: str | None = No
 
 
 def _outreach_items(queue: Any, key: str) -> list[Any]:
-    t = models.items
+    t = tables.items
     with reading(queue.engine) as conn:
         ids = [row.id for row in conn.execute(
             select(t.c.id).where(t.c.kind == "outreach", func.lower(t.c.author).in_([f"@{key}", key])))]

@@ -53,7 +53,7 @@ from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences, strip_handle
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 
@@ -173,7 +173,7 @@ def added_sentences(original: str, final: str) -> list[str]:
 
 def resolved_with_fix(queue: Any, since: datetime | None = None) -> list[GapQuestion]:
     """Approved replies where a person added a fix: the draft was a knowledge gap, or heavily edited."""
-    t = models.items
+    t = tables.items
     query = select(t.c.id, t.c.text, t.c.original_text, t.c.inbound_text, t.c.channel, t.c.edit_distance,
                    t.c.approved_at, t.c.draft).where(t.c.kind == "reply", t.c.status.in_(APPROVED))
     if since is not None:
@@ -278,7 +278,7 @@ def _covered_by(pipeline: Pipeline, group: GapCluster) -> str | None:
 
 
 def _earlier_proposals(queue: Any) -> list[tuple[str, int]]:
-    t = models.items
+    t = tables.items
     since = queue.clock() - timedelta(days=90)
     with reading(queue.engine) as conn:
         rows = conn.execute(select(t.c.inbound_text, t.c.id, t.c.status).where(
@@ -289,7 +289,7 @@ def _earlier_proposals(queue: Any) -> list[tuple[str, int]]:
 def _existing_ids(pipeline: Pipeline) -> set[str]:
     kb_dir = pipeline.settings.kb_dir
     ids = {e.id for e in load_entries(kb_dir)}
-    t = models.items
+    t = tables.items
     with reading(pipeline.queue.engine) as conn:
         for row in conn.execute(select(t.c.text).where(t.c.kind == "faq_proposal", t.c.status != "rejected")):
             front = front_matter(row.text, strict=False)

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from copilot.errors import NotFoundError, UserError
 from copilot.queue import users
 from copilot.queue.db import reading, writing
-from copilot.queue.models import UTCDateTime, metadata
+from copilot.queue.tables import UTCDateTime, metadata
 
 CONSENTS: tuple[str, ...] = ("unknown", "granted", "declined")
 

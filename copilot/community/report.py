@@ -26,7 +26,7 @@ from sqlalchemy import select
 from copilot.community.common import load_entries, now_utc, parse_since
 from copilot.community.registry import applied_proposals, promoter_events, promoters
 from copilot.errors import UserError
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _num(value: Any, digits: int = 1) -> str:
 def collect(pipeline: Pipeline, since: datetime, until: datetime) -> dict[str, Any]:
     """Every figure of the report for a period, as plain JSON-able data."""
     engine = pipeline.queue.engine
-    c, t = models.cases, models.items
+    c, t = tables.cases, tables.items
     with reading(engine) as conn:
         cases = conn.execute(select(c.c.id, c.c.channel, c.c.status, c.c.triage, c.c.received_at, c.c.resolved_at)
                              .where(c.c.received_at >= since, c.c.received_at < until)).all()

@@ -46,7 +46,7 @@ from copilot.guardrails import fit_length, sentences
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
 from copilot.prompts import Rendered
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.db import reading
 from copilot.types import Draft, Entry, Inbound, Triage
 
@@ -289,7 +289,7 @@ def conversation_topics(pipeline: Pipeline, *, entries: list[Entry] | None = Non
                         now: dt.datetime | None = None) -> list[Topic]:
     """Themes shared by at least three recent, non-sensitive inbound messages (never one person's case)."""
     since = (now or now_utc()) - timedelta(days=days)
-    c = models.cases
+    c = tables.cases
     with reading(pipeline.queue.engine) as conn:
         rows = conn.execute(select(c.c.text, c.c.triage).where(c.c.received_at >= since)
                             .order_by(c.c.received_at.desc()).limit(400)).all()
@@ -331,7 +331,7 @@ def conversation_topics(pipeline: Pipeline, *, entries: list[Entry] | None = Non
 
 def _recently_used(pipeline: Pipeline, since: dt.datetime) -> dict[str, int]:
     """How often each knowledge entry and each topic title was the subject of a starter since a time."""
-    t = models.items
+    t = tables.items
     counts: dict[str, int] = {}
     with reading(pipeline.queue.engine) as conn:
         for row in conn.execute(select(t.c.draft).where(t.c.kind == "starter", t.c.drafted_at >= since)):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select
 
 from copilot.errors import ConflictError
-from copilot.queue import models, users
+from copilot.queue import tables, users
 from copilot.queue.db import reading, writing
 from copilot.queue.publish import OutgoingMessage, PostReceipt, Publisher, PublishError
 from copilot.queue.records import PublishReport
@@ -78,7 +78,7 @@ def _claim_next(
     publisher died). PostgreSQL locks the row with SKIP LOCKED so concurrent publishers take different
     items; SQLite's write lock serialises claims.
     """
-    t = models.items
+    t = tables.items
     with writing(queue.engine) as conn:
         now = queue.clock()
         abandoned_before = min(started, now - timedelta(seconds=lease_s))
@@ -150,7 +150,7 @@ def _record_failure(queue: ReviewQueue, message: OutgoingMessage, token: str, *,
             apply_action(
                 conn, row, "failure", by, queue.clock(), {"last_error": error[:2000], "claim_token": None},
                 detail={"idempotency_key": message.idempotency_key, "error": error[:2000]},
-                extra_where=models.items.c.claim_token == token,
+                extra_where=tables.items.c.claim_token == token,
             )
             return True
     except ConflictError:

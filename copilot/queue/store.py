@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from copilot.config import Settings
 from copilot.errors import ConflictError, NotFoundError, PermissionDenied, UserError
-from copilot.queue import models, users
+from copilot.queue import tables, users
 from copilot.queue.db import IMPORT_LOCK, build_engine, exclusive, migrate, reading, writing
 from copilot.queue.publish import Publisher
 from copilot.queue.records import (
@@ -147,7 +147,7 @@ class ReviewQueue:
                     received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
                     case_id = _case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received,
                                         by, now)
-                    row = conn.execute(select(models.cases).where(models.cases.c.id == case_id)).mappings().one()
+                    row = conn.execute(select(tables.cases).where(tables.cases.c.id == case_id)).mappings().one()
                     return _case(row)
             except IntegrityError:
                 if attempt:  # the same message recorded twice at once: join the other's case
@@ -158,13 +158,13 @@ class ReviewQueue:
         """Insert drafts from a file once: a file whose hash was imported before adds nothing."""
         with writing(self.engine) as conn:
             exclusive(conn, IMPORT_LOCK)  # two processes opening the queue at once import it once
-            seen = conn.execute(select(models.imports.c.id).where(models.imports.c.sha256 == sha256)).first()
+            seen = conn.execute(select(tables.imports.c.id).where(tables.imports.c.sha256 == sha256)).first()
             if seen is not None:
                 return 0
             now = self.clock()
             for row in rows:
                 insert_draft(conn, dict(row), by=IMPORT_ACTOR, now=now, detail={"source": source})
-            conn.execute(insert(models.imports).values(sha256=sha256, source=source, count=len(rows), at=now))
+            conn.execute(insert(tables.imports).values(sha256=sha256, source=source, count=len(rows), at=now))
         return len(rows)
 
     # Reading -------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class ReviewQueue:
         statuses = _statuses(status)
         if kind is not None and kind not in ITEM_KINDS:
             raise UserError(f"unknown kind {kind!r}; kinds: {', '.join(ITEM_KINDS)}")
-        t = models.items
+        t = tables.items
         query = select(t).order_by(
             case((t.c.status == "escalated", 0), else_=1), t.c.priority, t.c.received_at, t.c.id
         )
@@ -194,7 +194,7 @@ class ReviewQueue:
 
     def audit(self, item_id: int) -> list[AuditEvent]:
         """Every action on an item, oldest first."""
-        t = models.audit
+        t = tables.audit
         with reading(self.engine) as conn:
             load_row(conn, item_id)
             rows = conn.execute(select(t).where(t.c.item_id == item_id).order_by(t.c.id)).mappings()
@@ -203,7 +203,7 @@ class ReviewQueue:
     def get_case(self, case_id: int) -> Case:
         """One case, or NotFoundError."""
         with reading(self.engine) as conn:
-            row = conn.execute(select(models.cases).where(models.cases.c.id == case_id)).mappings().first()
+            row = conn.execute(select(tables.cases).where(tables.cases.c.id == case_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"no case {case_id}")
         return _case(row)
@@ -212,7 +212,7 @@ class ReviewQueue:
         """Cases, unresolved and most urgent first, then longest waiting."""
         if status is not None and status not in CASE_STATUSES:
             raise UserError(f"unknown case status {status!r}; statuses: {', '.join(CASE_STATUSES)}")
-        t = models.cases
+        t = tables.cases
         query = select(t).order_by(case((t.c.status == "resolved", 1), else_=0), t.c.priority, t.c.received_at)
         if status is not None:
             query = query.where(t.c.status == status)
@@ -298,10 +298,10 @@ class ReviewQueue:
             row = load_row(conn, item_id)
             now = self.clock()
             # Ownership is not content: it does not bump the version, so it never makes a review stale.
-            conn.execute(update(models.items).where(models.items.c.id == item_id)
+            conn.execute(update(tables.items).where(tables.items.c.id == item_id)
                          .values(assignee=assignee, updated_at=now))
             if row["case_id"] is not None:
-                conn.execute(update(models.cases).where(models.cases.c.id == row["case_id"])
+                conn.execute(update(tables.cases).where(tables.cases.c.id == row["case_id"])
                              .values(owner=assignee, updated_at=now))
             _record(conn, row, "assign", by, now, row["status"], row["version"],
                     detail={"assignee": assignee, "previous": row["assignee"]})
@@ -375,7 +375,7 @@ def _case(row: Row) -> Case:
 
 
 def load_row(conn: Connection, item_id: int) -> Row:
-    row = conn.execute(select(models.items).where(models.items.c.id == item_id)).mappings().first()
+    row = conn.execute(select(tables.items).where(tables.items.c.id == item_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no queue item {item_id}")
     return row
@@ -403,7 +403,7 @@ def apply_action(
     """Move an item by ``action`` if nobody changed it since ``row`` was read; audit it; update its case."""
     target = TRANSITIONS[action][1] or row["status"]
     version = row["version"] + 1
-    t = models.items
+    t = tables.items
     statement = (
         update(t).where(t.c.id == row["id"], t.c.version == row["version"])
         .values(**values, status=target, version=version, updated_at=now)
@@ -424,7 +424,7 @@ def _record(
     version: int, *, before_text: str | None = None, after_text: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(insert(models.audit).values(
+    conn.execute(insert(tables.audit).values(
         item_id=row["id"], case_id=row["case_id"], action=action, actor=actor, at=now,
         from_status=row["status"], to_status=to_status, version=version, before_text=before_text,
         after_text=after_text, detail=detail or {},
@@ -433,14 +433,14 @@ def _record(
 
 def refresh_case(conn: Connection, case_id: int, now: datetime) -> None:
     """A case is resolved once an answer is posted, waiting while one is approved, else open."""
-    statuses = set(conn.execute(select(models.items.c.status).where(models.items.c.case_id == case_id)).scalars())
+    statuses = set(conn.execute(select(tables.items.c.status).where(tables.items.c.case_id == case_id)).scalars())
     if "posted" in statuses:
         status = "resolved"
     elif statuses & {"approved", "posting", "failed"}:
         status = "waiting"
     else:
         status = "open"
-    c = models.cases
+    c = tables.cases
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if status == "resolved":
         current = conn.execute(select(c.c.resolved_at).where(c.c.id == case_id)).scalar_one()
@@ -471,7 +471,7 @@ def insert_draft(
     case_id = None
     if kind == "reply":
         case_id = _case_for(conn, inbound, channel, triage, priority, received, by, now)
-    item_id = _new_id(conn.execute(insert(models.items).values(
+    item_id = _new_id(conn.execute(insert(tables.items).values(
         case_id=case_id, kind=kind, status=status, version=1, text=text, original_text=text, channel=channel,
         author=inbound.get("author"), inbound_id=inbound.get("id"), inbound_text=inbound.get("text") or "",
         priority=priority, priority_score=float(triage.get("priority_score") or 0.0), drafted_by=by,
@@ -491,7 +491,7 @@ def _case_for(
     received: datetime, by: str, now: datetime,
 ) -> int:
     """The case of this inbound message: the existing one for a known message id, else a new one."""
-    c = models.cases
+    c = tables.cases
     inbound_id = inbound.get("id")
     if inbound_id is not None:
         found = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.inbound_id == inbound_id)).first()

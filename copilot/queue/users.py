@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from copilot.errors import PermissionDenied, UserError
-from copilot.queue import models
+from copilot.queue import tables
 from copilot.queue.records import PERMISSIONS, ROLES, User
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -64,12 +64,12 @@ def _now() -> datetime:
 
 def count_users(conn: Connection) -> int:
     """How many users exist (0 means single-user mode)."""
-    return int(conn.execute(select(func.count()).select_from(models.users)).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(tables.users)).scalar_one())
 
 
 def role_of(conn: Connection, name: str) -> str | None:
     """The role of a user, or None for an unknown name."""
-    return conn.execute(select(models.users.c.role).where(models.users.c.name == name)).scalar_one_or_none()
+    return conn.execute(select(tables.users.c.role).where(tables.users.c.name == name)).scalar_one_or_none()
 
 
 def add_user(conn: Connection, name: str, role: str, *, password: str | None = None, by: str | None = None) -> User:
@@ -90,7 +90,7 @@ def add_user(conn: Connection, name: str, role: str, *, password: str | None = N
         raise UserError(f"user {name!r} already exists")
     now = _now()
     conn.execute(
-        insert(models.users).values(
+        insert(tables.users).values(
             name=name, role=role, password_hash=hash_password(password) if password else None,
             created_at=now, created_by=by,
         )
@@ -100,7 +100,7 @@ def add_user(conn: Connection, name: str, role: str, *, password: str | None = N
 
 def list_users(conn: Connection) -> list[User]:
     """Every user, by name."""
-    rows = conn.execute(select(models.users).order_by(models.users.c.name)).mappings()
+    rows = conn.execute(select(tables.users).order_by(tables.users.c.name)).mappings()
     return [
         User(name=r["name"], role=r["role"], has_password=r["password_hash"] is not None, created_at=r["created_at"])
         for r in rows
@@ -110,7 +110,7 @@ def list_users(conn: Connection) -> list[User]:
 def verify_password(conn: Connection, name: str, password: str) -> str | None:
     """The user's role if the password is right, else None (for the UI's login)."""
     row = conn.execute(
-        select(models.users.c.role, models.users.c.password_hash).where(models.users.c.name == name)
+        select(tables.users.c.role, tables.users.c.password_hash).where(tables.users.c.name == name)
     ).first()
     if row is None:
         check_password(password, hash_password("timing-equaliser"))  # same cost for unknown names
@@ -128,7 +128,7 @@ def set_password(conn: Connection, name: str, password: str, *, by: str) -> None
         require(conn, by, "users")
     if len(password or "") < MIN_PASSWORD:
         raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
-    conn.execute(update(models.users).where(models.users.c.name == name)
+    conn.execute(update(tables.users).where(tables.users.c.name == name)
                  .values(password_hash=hash_password(password)))
 
 

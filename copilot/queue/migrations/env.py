@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from copilot.queue.db import VERSION_TABLE
-from copilot.queue.models import metadata
+from copilot.queue.tables import metadata
 
 config = context.config
 
