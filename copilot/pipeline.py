@@ -69,7 +69,7 @@ class Pipeline:
     def queue(self) -> Any:
         if self._queue is not None:
             return self._queue
-        from copilot.queue import open_queue
+        from copilot.queue.store import open_queue
 
         return open_queue(self.settings)
 

@@ -11,13 +11,14 @@ import pytest
 
 from copilot.config import Settings
 from copilot.errors import ConflictError
-from copilot.queue import OutboxPublisher, OutgoingMessage, PostReceipt, open_queue
-from copilot.queue.bench import pg_schema
+from copilot.queue.db import pg_schema
+from copilot.queue.publish import OutboxPublisher, OutgoingMessage, PostReceipt
+from copilot.queue.store import open_queue
 from copilot.types import Draft, Inbound, Triage
 
 PG_ENV = "COPILOT_TEST_PG_URL"
 # What a fork server imports once for all worker processes (installed modules only: it does not see tests/).
-PRELOAD = ["copilot.queue", "copilot.queue.delivery", "copilot.queue.pending", "alembic.command", "alembic.config",
+PRELOAD = ["copilot.queue.store", "copilot.queue.delivery", "alembic.command", "alembic.config",
            "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "psycopg"]
 
 
@@ -83,7 +84,7 @@ def outbox_lines(settings: Settings) -> list[dict[str, Any]]:
 
 def race_approve(args: dict[str, Any], item_id: int, version: int, name: str, barrier: Any, results: Any) -> None:
     """Approve one item at a stale-or-not version together with other processes."""
-    queue = open_queue(Settings(**args), import_pending=False)
+    queue = open_queue(Settings(**args))
     barrier.wait()
     try:
         queue.approve(item_id, by=name, version=version, text=f"Final answer written by {name}.")
@@ -96,7 +97,7 @@ def race_approve(args: dict[str, Any], item_id: int, version: int, name: str, ba
 
 def race_edit(args: dict[str, Any], item_id: int, version: int, name: str, barrier: Any, results: Any) -> None:
     """Edit one item together with other processes."""
-    queue = open_queue(Settings(**args), import_pending=False)
+    queue = open_queue(Settings(**args))
     barrier.wait()
     try:
         queue.edit(item_id, f"Edited by {name}.", by=name, version=version)
@@ -109,7 +110,7 @@ def race_edit(args: dict[str, Any], item_id: int, version: int, name: str, barri
 
 def race_submit(args: dict[str, Any], n: int, barrier: Any, results: Any) -> None:
     """Submit a draft answering the same new inbound message as other processes."""
-    queue = open_queue(Settings(**args), import_pending=False)
+    queue = open_queue(Settings(**args))
     barrier.wait()
     try:
         results.put(queue.submit(make_draft(n, inbound_id="shared-msg"), by=f"agent{n}").case_id)
@@ -120,18 +121,19 @@ def race_submit(args: dict[str, Any], n: int, barrier: Any, results: Any) -> Non
 def race_publish(args: dict[str, Any], barrier: Any, results: Any) -> None:
     """Publish everything approved together with other processes."""
     settings = Settings(**args)
-    queue = open_queue(settings, import_pending=False)
+    queue = open_queue(settings)
     barrier.wait()
     report = queue.publish_approved(OutboxPublisher(settings.outbox_path), by="publisher")
     queue.close()
     results.put(report.to_dict())
 
 
-def open_and_publish(args: dict[str, Any], barrier: Any, results: Any) -> None:
-    """Open the queue (migrating it and importing pending drafts) together with other processes, then publish."""
+def open_and_publish(args: dict[str, Any], drafts: list[dict[str, Any]], barrier: Any, results: Any) -> None:
+    """Open the queue (migrating it) and import the same batch of drafts together with other processes, then publish."""
     settings = Settings(**args)
     barrier.wait()
     with open_queue(settings) as queue:
+        queue.import_drafts(drafts, sha256="the-same-batch", source="batch")
         results.put(queue.publish_approved(OutboxPublisher(settings.outbox_path), by="publisher").to_dict())
 
 
@@ -154,5 +156,5 @@ class DyingPublisher:
 def publish_and_die(args: dict[str, Any]) -> None:
     """Publish, and die right after the first message reached the outbox."""
     settings = Settings(**args)
-    queue = open_queue(settings, import_pending=False)
+    queue = open_queue(settings)
     queue.publish_approved(DyingPublisher(settings.outbox_path), by="publisher")

@@ -15,21 +15,19 @@ from _queue_support import make_draft, outbox_lines
 
 from copilot.config import Settings
 from copilot.errors import ConfigError
-from copilot.queue import (
+from copilot.queue.publish import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     OutboxPublisher,
     OutgoingMessage,
     PublishError,
     WebhookPublisher,
     build_publisher,
-    open_queue,
-)
-from copilot.queue.publish import (
-    IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     sign,
     verify_signature,
 )
+from copilot.queue.store import open_queue
 
 SECRET = "test-secret"
 
@@ -305,7 +303,7 @@ def test_publish_through_the_outbox_end_to_end(tmp_path: Path) -> None:
 
 
 def test_an_approved_faq_proposal_is_never_posted(tmp_path: Path) -> None:
-    from copilot.queue import open_queue
+    from copilot.queue.store import open_queue
 
     settings = Settings(data_dir=tmp_path)
     queue = open_queue(settings)

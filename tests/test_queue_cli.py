@@ -12,8 +12,8 @@ from _queue_support import make_draft, outbox_lines, pg_url_or_skip
 
 from copilot.cli import main
 from copilot.config import Settings
-from copilot.queue import open_queue
 from copilot.queue.bench import format_table, run_queue_bench
+from copilot.queue.store import open_queue
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ concurrent or dying publishers never post anything twice."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from typing import Any
 
@@ -22,7 +21,8 @@ from _queue_support import (
 )
 
 from copilot.config import Settings
-from copilot.queue import OutboxPublisher, open_queue
+from copilot.queue.publish import OutboxPublisher
+from copilot.queue.store import open_queue
 
 # Fresh processes (no inherited connections or threads), forked from a server that has imported the queue
 # once, so that each one starts in milliseconds rather than a second.
@@ -119,11 +119,8 @@ def test_publisher_killed_between_post_and_record_is_recovered_once(settings: Se
 
 
 def test_processes_opening_a_new_database_at_once_migrate_and_import_once(settings: Settings) -> None:  # noqa: F811
-    pending = settings.data_dir / "pending.jsonl"
-    pending.parent.mkdir(parents=True, exist_ok=True)
-    pending.write_text("".join(json.dumps(make_draft(n).to_dict()) + "\n" for n in range(3)))
-    reports = _run(open_and_publish, [(settings_args(settings),) for _ in range(4)])  # each migrates, imports
+    drafts = [make_draft(n).to_dict() for n in range(3)]
+    reports = _run(open_and_publish, [(settings_args(settings), drafts) for _ in range(4)])  # each migrates, imports
     assert all(report["posted"] == [] for report in reports)
-    assert not pending.exists()
     with open_queue(settings) as queue:
         assert sorted(i.inbound_id for i in queue.list_items(status="all")) == ["msg-0", "msg-1", "msg-2"]

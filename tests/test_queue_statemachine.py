@@ -18,9 +18,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 
 from copilot.config import Settings
 from copilot.errors import ConflictError, UserError
-from copilot.queue import OutboxPublisher, OutgoingMessage, PostReceipt, open_queue
-from copilot.queue.bench import pg_schema
+from copilot.queue.db import pg_schema
+from copilot.queue.publish import OutboxPublisher, OutgoingMessage, PostReceipt
 from copilot.queue.records import TRANSITIONS
+from copilot.queue.store import open_queue
 
 REVIEWABLE = ("pending", "escalated")
 PUBLISHABLE = ("approved", "failed", "posting")

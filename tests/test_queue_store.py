@@ -12,8 +12,9 @@ from _queue_support import make_draft, settings  # noqa: F401 - settings is a fi
 
 from copilot.config import Settings
 from copilot.errors import ConflictError, NotFoundError, PermissionDenied, UserError
-from copilot.queue import OutboxPublisher, open_queue, requires_individual_decision
+from copilot.queue.publish import OutboxPublisher
 from copilot.queue.records import TRANSITIONS
+from copilot.queue.store import open_queue, requires_individual_decision
 
 
 @pytest.fixture
@@ -239,38 +240,18 @@ def test_migrations_are_idempotent_and_data_survives_reopen(settings: Settings) 
         assert queue.get(item.id).text == item.text
 
 
-def _write_pending(path: Path, drafts: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(d) + "\n" for d in drafts))
-
-
-def test_pending_file_is_imported_once_then_renamed(settings: Settings) -> None:  # noqa: F811
-    pending = settings.data_dir / "pending.jsonl"
+def test_a_batch_of_drafts_is_imported_once(settings: Settings) -> None:  # noqa: F811
     drafts = [make_draft(20).to_dict(), make_draft(21, crisis=True).to_dict()]
-    _write_pending(pending, drafts)
     with open_queue(settings) as queue:
+        assert queue.import_drafts(drafts, sha256="batch-1", source="pending.jsonl") == 2
         items = queue.list_items(status="all")
         assert sorted(i.inbound_id for i in items) == ["msg-20", "msg-21"]
         assert {i.status for i in items} == {"pending", "escalated"}
         assert all(i.drafted_by == "import" for i in items)
         assert queue.audit(items[0].id)[0].detail == {"source": "pending.jsonl"}
-    assert not pending.exists() and (settings.data_dir / "pending.imported.jsonl").exists()
-    # A crash between the import and the rename leaves the same file behind: it is not imported again.
-    _write_pending(pending, drafts)
-    with open_queue(settings) as queue:
+        # The same batch again (a crash between the import and whatever followed) adds nothing.
+        assert queue.import_drafts(drafts, sha256="batch-1", source="pending.jsonl") == 0
         assert len(queue.list_items(status="all")) == 2
-    assert not pending.exists()
-
-
-def test_bad_pending_line_names_file_and_line_and_imports_nothing(tmp_path: Path) -> None:
-    fresh = Settings(data_dir=tmp_path)
-    pending = tmp_path / "pending.jsonl"
-    pending.write_text(json.dumps(make_draft(22).to_dict()) + "\n" + '{"text": "no inbound"}\n')
-    with pytest.raises(UserError, match=r"pending.jsonl:2: the draft has no inbound message"):
-        open_queue(fresh)
-    assert pending.exists()
-    with open_queue(fresh, import_pending=False) as queue:
-        assert queue.list_items(status="all") == []
 
 
 def test_transition_table_matches_the_issue() -> None:

@@ -10,7 +10,7 @@ import pytest
 from _ui_support import AGENT, COMPLAINT, CRISIS, KB, REVIEWER, REWRITE, UiWorld, make_world
 
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
-from copilot.queue import requires_individual_decision
+from copilot.queue.store import requires_individual_decision
 from copilot.types import Triage
 from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h

@@ -14,7 +14,7 @@ from copilot.cli import emit
 from copilot.cli.common import add_json, pipeline_from
 from copilot.config import CHANNELS
 from copilot.errors import CopilotError, UserError
-from copilot.queue import Case
+from copilot.queue.records import Case
 from copilot.types import Draft, Inbound
 
 

@@ -17,15 +17,9 @@ from typing import Any
 from copilot.cli import emit
 from copilot.config import load_settings
 from copilot.errors import UserError
-from copilot.queue import (
-    AuditEvent,
-    ReviewItem,
-    ReviewQueue,
-    build_publisher,
-    open_queue,
-    requires_individual_decision,
-)
-from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES
+from copilot.queue.publish import build_publisher
+from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES, AuditEvent, ReviewItem
+from copilot.queue.store import ReviewQueue, open_queue, requires_individual_decision
 
 DEFAULT_LIST = "pending,escalated"
 

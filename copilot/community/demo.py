@@ -26,7 +26,8 @@ from copilot.community.proposals import GAP_LOG
 from copilot.community.registry import Registry
 from copilot.community.starters import STARTER_TRIAGE
 from copilot.errors import UserError
-from copilot.queue import OutgoingMessage, PostReceipt, tables
+from copilot.queue import tables
+from copilot.queue.publish import OutgoingMessage, PostReceipt
 from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 

@@ -15,17 +15,14 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 from copilot.config import Settings
 from copilot.errors import ConflictError, ProviderError, UserError
+from copilot.queue.db import pg_schema
 from copilot.queue.publish import OutboxPublisher
 from copilot.queue.store import open_queue
 
@@ -69,7 +66,7 @@ def _worker(
 ) -> None:
     """One benchmark process: approve every item whose id falls to it, publishing after each approval."""
     settings = Settings(**settings_args)
-    queue = open_queue(settings, import_pending=False)
+    queue = open_queue(settings)
     publisher = OutboxPublisher(settings.outbox_path)
     mine = [item.id for item in queue.list_items(status="pending", limit=1_000_000) if item.id % workers == index]
     ready.put(index)
@@ -87,7 +84,7 @@ def _worker(
 
 def run_once(settings: Settings, backend: str, workers: int, items: int) -> BenchRow:
     """Seed ``items`` drafts, run ``workers`` processes, time them, and count posts in DB and outbox."""
-    queue = open_queue(settings, import_pending=False)
+    queue = open_queue(settings)
     queue.import_drafts([_draft(n) for n in range(items)], sha256=uuid.uuid4().hex, source="bench")
     queue.close()
     # Fresh processes forked from a server that imported the queue once: no inherited connections.
@@ -109,7 +106,7 @@ def run_once(settings: Settings, backend: str, workers: int, items: int) -> Benc
     seconds = time.perf_counter() - began
     for process in processes:
         process.join(timeout=60)
-    queue = open_queue(settings, import_pending=False)
+    queue = open_queue(settings)
     posted_ids = {item.id for item in queue.list_items(status="posted", limit=items + 1)}
     queue.close()
     lines = [json.loads(line) for line in settings.outbox_path.read_text().splitlines() if line.strip()]
@@ -153,26 +150,6 @@ def run_queue_bench(
                 else:
                     raise UserError(f"unknown backend {backend!r}; use sqlite or postgres")
     return rows
-
-
-@contextmanager
-def pg_schema(url: str) -> Iterator[str]:
-    """A fresh PostgreSQL schema: yields a URL whose connections use it, and drops it afterwards."""
-    base = make_url(url)
-    if base.drivername == "postgresql":
-        base = base.set(drivername="postgresql+psycopg")
-    name = f"copilot_tmp_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(base)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{name}"'))
-        try:
-            yield base.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
-        finally:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    finally:
-        engine.dispose()
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:

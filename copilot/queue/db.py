@@ -1,7 +1,9 @@
-"""The queue's database: an engine from the settings (SQLite in WAL mode, or PostgreSQL) and its migrations."""
+"""The queue's database: an engine from the settings (SQLite in WAL mode, or PostgreSQL), its transactions, its
+migrations, and throwaway PostgreSQL schemas for tests and the benchmark."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,3 +105,23 @@ def migrate(engine: Engine) -> None:
         exclusive(conn, MIGRATION_LOCK)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema: yields a URL whose connections use it, and drops it afterwards."""
+    base = make_url(url)
+    if base.drivername == "postgresql":
+        base = base.set(drivername="postgresql+psycopg")
+    name = f"copilot_tmp_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        try:
+            yield base.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    finally:
+        engine.dispose()

@@ -9,6 +9,8 @@ from typing import Any
 ITEM_KINDS: tuple[str, ...] = ("reply", "starter", "outreach", "faq_proposal")
 ITEM_STATUSES: tuple[str, ...] = ("pending", "escalated", "approved", "rejected", "posting", "posted", "failed")
 CASE_STATUSES: tuple[str, ...] = ("open", "waiting", "resolved")
+# A person approved these (posted, being posted, or waiting for the publisher to retry).
+APPROVED_STATUSES: tuple[str, ...] = ("approved", "posting", "posted", "failed")
 ROLES: tuple[str, ...] = ("agent", "reviewer", "admin")
 
 # Audit actions. "draft" creates an item; "publish" claims it for posting; "post" and "failure" record

@@ -2,43 +2,50 @@
 
 Optimistic locking: every change names the version it was based on; a stale version is a
 :class:`ConflictError` and changes nothing. Roles and the four-eyes rule are enforced here, not in the
-callers, so the CLI and the UI behave the same.
+callers, so the CLI and the UI behave the same. The queue owns its tables (``tables``): the reads are in
+``reads`` (inherited), each transaction's steps in ``rows``, the users in ``users``; nothing else runs SQL on them.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import Connection, CursorResult, Engine, case, insert, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from copilot.config import Settings
-from copilot.errors import ConflictError, NotFoundError, PermissionDenied, UserError
-from copilot.queue import tables, users
+from copilot.errors import ConflictError, PermissionDenied, UserError
+from copilot.queue import delivery, users
 from copilot.queue.db import IMPORT_LOCK, build_engine, exclusive, migrate, reading, writing
-from copilot.queue.publish import Publisher
-from copilot.queue.records import (
-    CASE_STATUSES,
-    ITEM_KINDS,
-    ITEM_STATUSES,
-    TRANSITIONS,
-    AuditEvent,
-    Case,
-    PublishReport,
-    ReviewItem,
-    User,
-    crisis_level_of,
+from copilot.queue.publish import OutgoingMessage, PostReceipt, Publisher
+from copilot.queue.reads import QueueReads
+from copilot.queue.records import Case, PublishReport, ReviewItem, User, crisis_level_of
+from copilot.queue.rows import (
+    IMPORT_ACTOR,
+    apply_action,
+    case_for,
+    case_from_row,
+    checked,
+    insert_draft,
+    item_from_row,
+    load_case,
+    load_row,
+    message_from_row,
+    next_to_publish,
+    record_event,
+    record_import,
+    set_owner,
+    was_imported,
 )
 from copilot.types import Draft
 
-IMPORT_ACTOR = "import"  # the actor recorded for drafts moved in from pending.jsonl
-
 Clock = Callable[[], datetime]
-Row = Mapping[Any, Any]  # a database row as a mapping
+Row = Mapping[Any, Any]  # a draft as a mapping (``Draft.to_dict()``)
+_RECORD_TRIES = 5
 
 
 def _utcnow() -> datetime:
@@ -51,19 +58,14 @@ def requires_individual_decision(item: ReviewItem) -> bool:
     return item.status == "escalated" or crisis_level_of(item.triage) is not None
 
 
-def open_queue(settings: Settings, *, clock: Clock | None = None, import_pending: bool = True) -> ReviewQueue:
-    """Open (and create or migrate) the queue named by the settings; move in any ``pending.jsonl`` once."""
-    from copilot.queue.pending import import_pending_file
-
+def open_queue(settings: Settings, *, clock: Clock | None = None) -> ReviewQueue:
+    """Open (and create or migrate) the queue named by the settings."""
     engine = build_engine(settings)
     migrate(engine)
-    queue = ReviewQueue(engine, settings, clock=clock)
-    if import_pending:
-        import_pending_file(queue, settings.data_dir / "pending.jsonl")
-    return queue
+    return ReviewQueue(engine, settings, clock=clock)
 
 
-class ReviewQueue:
+class ReviewQueue(QueueReads):
     """Cases and queue items in a database, with the actions people take on them."""
 
     def __init__(self, engine: Engine, settings: Settings, *, clock: Clock | None = None) -> None:
@@ -108,6 +110,16 @@ class ReviewQueue:
         with writing(self.engine) as conn:
             users.set_password(conn, name, password, by=by)
 
+    def count_users(self) -> int:
+        """How many users exist (0: single-user mode, where anyone may do anything)."""
+        with reading(self.engine) as conn:
+            return users.count_users(conn)
+
+    def require(self, by: str, action: str) -> str | None:
+        """Check that ``by`` may do ``action`` (PermissionDenied if not); their role, None in single-user mode."""
+        with reading(self.engine) as conn:
+            return users.require(conn, by, action)
+
     # Drafts in -----------------------------------------------------------------------------------
 
     def submit(self, draft: Draft, *, by: str) -> ReviewItem:
@@ -118,7 +130,7 @@ class ReviewQueue:
                 with writing(self.engine) as conn:
                     users.require(conn, by, "submit")
                     item_id = insert_draft(conn, data, by=by, now=self.clock())
-                    return _item(load_row(conn, item_id))
+                    return item_from_row(load_row(conn, item_id))
             except IntegrityError:
                 # Two drafts for the same new inbound message raced to open its case: the loser retries
                 # and joins the winner's case.
@@ -145,79 +157,25 @@ class ReviewQueue:
                     users.require(conn, by, "submit")
                     now = self.clock()
                     received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
-                    case_id = _case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received,
-                                        by, now)
-                    row = conn.execute(select(tables.cases).where(tables.cases.c.id == case_id)).mappings().one()
-                    return _case(row)
+                    case_id = case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received,
+                                       by, now)
+                    return case_from_row(load_case(conn, case_id))
             except IntegrityError:
                 if attempt:  # the same message recorded twice at once: join the other's case
                     raise
         raise AssertionError("unreachable: the loop returns or raises")
 
     def import_drafts(self, rows: Sequence[Row], *, sha256: str, source: str) -> int:
-        """Insert drafts from a file once: a file whose hash was imported before adds nothing."""
+        """Insert drafts (``Draft.to_dict()``s) in bulk once: a batch whose hash was imported before adds nothing."""
         with writing(self.engine) as conn:
-            exclusive(conn, IMPORT_LOCK)  # two processes opening the queue at once import it once
-            seen = conn.execute(select(tables.imports.c.id).where(tables.imports.c.sha256 == sha256)).first()
-            if seen is not None:
+            exclusive(conn, IMPORT_LOCK)  # two processes importing the same batch at once import it once
+            if was_imported(conn, sha256):
                 return 0
             now = self.clock()
             for row in rows:
                 insert_draft(conn, dict(row), by=IMPORT_ACTOR, now=now, detail={"source": source})
-            conn.execute(insert(tables.imports).values(sha256=sha256, source=source, count=len(rows), at=now))
+            record_import(conn, sha256=sha256, source=source, count=len(rows), now=now)
         return len(rows)
-
-    # Reading -------------------------------------------------------------------------------------
-
-    def get(self, item_id: int) -> ReviewItem:
-        """One item, or NotFoundError."""
-        with reading(self.engine) as conn:
-            return _item(load_row(conn, item_id))
-
-    def list_items(
-        self, status: str | Iterable[str] | None = None, kind: str | None = None, limit: int = 100
-    ) -> list[ReviewItem]:
-        """Items by urgency: escalated first, then priority (1 is most urgent), then longest waiting."""
-        statuses = _statuses(status)
-        if kind is not None and kind not in ITEM_KINDS:
-            raise UserError(f"unknown kind {kind!r}; kinds: {', '.join(ITEM_KINDS)}")
-        t = tables.items
-        query = select(t).order_by(
-            case((t.c.status == "escalated", 0), else_=1), t.c.priority, t.c.received_at, t.c.id
-        )
-        if statuses:
-            query = query.where(t.c.status.in_(statuses))
-        if kind is not None:
-            query = query.where(t.c.kind == kind)
-        with reading(self.engine) as conn:
-            return [_item(row) for row in conn.execute(query.limit(max(1, limit))).mappings()]
-
-    def audit(self, item_id: int) -> list[AuditEvent]:
-        """Every action on an item, oldest first."""
-        t = tables.audit
-        with reading(self.engine) as conn:
-            load_row(conn, item_id)
-            rows = conn.execute(select(t).where(t.c.item_id == item_id).order_by(t.c.id)).mappings()
-            return [_event(row) for row in rows]
-
-    def get_case(self, case_id: int) -> Case:
-        """One case, or NotFoundError."""
-        with reading(self.engine) as conn:
-            row = conn.execute(select(tables.cases).where(tables.cases.c.id == case_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"no case {case_id}")
-        return _case(row)
-
-    def list_cases(self, status: str | None = None, limit: int = 100) -> list[Case]:
-        """Cases, unresolved and most urgent first, then longest waiting."""
-        if status is not None and status not in CASE_STATUSES:
-            raise UserError(f"unknown case status {status!r}; statuses: {', '.join(CASE_STATUSES)}")
-        t = tables.cases
-        query = select(t).order_by(case((t.c.status == "resolved", 1), else_=0), t.c.priority, t.c.received_at)
-        if status is not None:
-            query = query.where(t.c.status == status)
-        with reading(self.engine) as conn:
-            return [_case(row) for row in conn.execute(query.limit(max(1, limit))).mappings()]
 
     # Review actions ------------------------------------------------------------------------------
 
@@ -226,19 +184,19 @@ class ReviewQueue:
         text = _clean(text)
         with writing(self.engine) as conn:
             users.require(conn, by, "edit")
-            row = _checked(conn, item_id, "edit", version)
+            row = checked(conn, item_id, "edit", version)
             if text == row["text"]:
                 raise UserError(f"the edit changes nothing in item {item_id}")
             row = apply_action(conn, row, "edit", by, self.clock(), {"text": text, "edited_by": by},
-                         before_text=row["text"], after_text=text)
-        return _item(row)
+                               before_text=row["text"], after_text=text)
+        return item_from_row(row)
 
     def approve(self, item_id: int, *, by: str, version: int, text: str | None = None) -> ReviewItem:
         """Approve a draft for posting, optionally with a final edit (recorded as an edit, then the approval)."""
         now = self.clock()
         with writing(self.engine) as conn:
             users.require(conn, by, "approve")
-            row = _checked(conn, item_id, "approve", version)
+            row = checked(conn, item_id, "approve", version)
             new_text = row["text"] if text is None else _clean(text)
             changed = new_text != row["text"]
             if self.settings.four_eyes:
@@ -256,12 +214,12 @@ class ReviewQueue:
                 raise UserError(f"item {item_id} has no text to approve; edit it first")
             if changed:
                 row = apply_action(conn, row, "edit", by, now, {"text": new_text, "edited_by": by},
-                             before_text=row["text"], after_text=new_text)
+                                   before_text=row["text"], after_text=new_text)
             distance = Levenshtein.distance(row["original_text"], new_text)
             row = apply_action(conn, row, "approve", by, now,
-                         {"approved_by": by, "approved_at": now, "edit_distance": distance},
-                         detail={"edit_distance": distance})
-        return _item(row)
+                               {"approved_by": by, "approved_at": now, "edit_distance": distance},
+                               detail={"edit_distance": distance})
+        return item_from_row(row)
 
     def reject(self, item_id: int, *, by: str, version: int, reason: str) -> ReviewItem:
         """Reject a draft, with the reason; only an explicit reopen brings it back."""
@@ -271,18 +229,18 @@ class ReviewQueue:
         now = self.clock()
         with writing(self.engine) as conn:
             users.require(conn, by, "reject")
-            row = _checked(conn, item_id, "reject", version)
+            row = checked(conn, item_id, "reject", version)
             row = apply_action(conn, row, "reject", by, now, {"reject_reason": reason, "rejected_at": now},
-                         detail={"reason": reason})
-        return _item(row)
+                               detail={"reason": reason})
+        return item_from_row(row)
 
     def reopen(self, item_id: int, *, by: str, version: int) -> ReviewItem:
         """Bring a rejected draft back to pending."""
         with writing(self.engine) as conn:
             users.require(conn, by, "reopen")
-            row = _checked(conn, item_id, "reopen", version)
+            row = checked(conn, item_id, "reopen", version)
             row = apply_action(conn, row, "reopen", by, self.clock(), {"reject_reason": None, "rejected_at": None})
-        return _item(row)
+        return item_from_row(row)
 
     def assign(self, item_id: int, assignee: str, *, by: str) -> ReviewItem:
         """Give an item (and its case) an owner. Agents may only take items themselves."""
@@ -297,15 +255,10 @@ class ReviewQueue:
                 raise UserError(f"unknown user {assignee!r}")
             row = load_row(conn, item_id)
             now = self.clock()
-            # Ownership is not content: it does not bump the version, so it never makes a review stale.
-            conn.execute(update(tables.items).where(tables.items.c.id == item_id)
-                         .values(assignee=assignee, updated_at=now))
-            if row["case_id"] is not None:
-                conn.execute(update(tables.cases).where(tables.cases.c.id == row["case_id"])
-                             .values(owner=assignee, updated_at=now))
-            _record(conn, row, "assign", by, now, row["status"], row["version"],
-                    detail={"assignee": assignee, "previous": row["assignee"]})
-            return _item(load_row(conn, item_id))
+            set_owner(conn, row, assignee, now)
+            record_event(conn, row, "assign", by, now, row["status"], row["version"],
+                         detail={"assignee": assignee, "previous": row["assignee"]})
+            return item_from_row(load_row(conn, item_id))
 
     # Publishing ----------------------------------------------------------------------------------
 
@@ -313,24 +266,73 @@ class ReviewQueue:
         self, publisher: Publisher, *, by: str, lease_s: float | None = None, limit: int | None = None
     ) -> PublishReport:
         """Post every approved, unposted item (and retry failed ones) exactly once; see ``delivery``."""
-        from copilot.queue.delivery import publish_approved
-
         lease = self.settings.publish_lease_s if lease_s is None else lease_s
-        return publish_approved(self, publisher, by=by, lease_s=lease, limit=limit)
+        return delivery.publish_approved(self, publisher, by=by, lease_s=lease, limit=limit)
 
+    def claim_next(self, *, by: str, lease_s: float, started: datetime) -> tuple[OutgoingMessage, str] | None:
+        """Claim the next item to post, in its own committed transaction: the message and the claim's token,
+        or None when nothing is left.
 
-# Rows <-> records --------------------------------------------------------------------------------
+        Eligible: approved items; failed items whose last attempt was before ``started`` (each is retried
+        once per run); ``posting`` items whose claim is older than the lease and than ``started`` (their
+        publisher died). PostgreSQL locks the row with SKIP LOCKED so concurrent publishers take different
+        items; SQLite's write lock serialises claims.
+        """
+        with writing(self.engine) as conn:
+            now = self.clock()
+            abandoned_before = min(started, now - timedelta(seconds=lease_s))
+            found = next_to_publish(conn, started=started, abandoned_before=abandoned_before)
+            if found is None:
+                return None
+            recovered = found["status"] == "posting"
+            key = found["idempotency_key"]
+            token = secrets.token_hex(8)
+            attempt = found["attempts"] + 1
+            row = apply_action(
+                conn, found, "publish", by, now,
+                {"claim_token": token, "claimed_at": now, "attempts": attempt},
+                detail={"idempotency_key": key, "attempt": attempt, "recovered": recovered},
+            )
+        return message_from_row(row), token
 
+    def record_posted(self, message: OutgoingMessage, receipt: PostReceipt, *, by: str) -> bool:
+        """Record a delivery; False if another publisher already did (the item is posted either way)."""
+        for _ in range(_RECORD_TRIES):
+            try:
+                with writing(self.engine) as conn:
+                    row = load_row(conn, message.item_id)
+                    if row["status"] != "posting" or row["idempotency_key"] != message.idempotency_key:
+                        # Posted already, or failed by a later claim that took ours over: that one, or the
+                        # next publish, sends the same key again and records the delivery without a repeat.
+                        return False
+                    now = self.clock()
+                    apply_action(
+                        conn, row, "post", by, now,
+                        {"posted_at": now, "external_id": receipt.external_id, "last_error": None,
+                         "claim_token": None},
+                        detail={"idempotency_key": message.idempotency_key, "external_id": receipt.external_id,
+                                "duplicate": receipt.duplicate},
+                    )
+                    return True
+            except ConflictError:
+                continue  # the row moved between our read and write (a concurrent claim): look again
+        return False
 
-def _statuses(status: str | Iterable[str] | None) -> list[str]:
-    if status is None:
-        return []
-    wanted = [s.strip() for s in status.split(",")] if isinstance(status, str) else list(status)
-    wanted = [s for s in wanted if s and s != "all"]
-    for name in wanted:
-        if name not in ITEM_STATUSES:
-            raise UserError(f"unknown status {name!r}; statuses: {', '.join(ITEM_STATUSES)}")
-    return wanted
+    def record_failure(self, message: OutgoingMessage, token: str, *, by: str, error: str) -> bool:
+        """Record a failed post, unless our claim was taken over meanwhile (then the newer claim decides)."""
+        try:
+            with writing(self.engine) as conn:
+                row = load_row(conn, message.item_id)
+                if row["status"] != "posting" or row["claim_token"] != token:
+                    return False
+                apply_action(
+                    conn, row, "failure", by, self.clock(), {"last_error": error[:2000], "claim_token": None},
+                    detail={"idempotency_key": message.idempotency_key, "error": error[:2000]},
+                    claim_token=token,
+                )
+                return True
+        except ConflictError:
+            return False
 
 
 def _clean(text: str | None) -> str:
@@ -338,175 +340,3 @@ def _clean(text: str | None) -> str:
     if not text:
         raise UserError("the text must not be empty")
     return text
-
-
-def _item(row: Row) -> ReviewItem:
-    return ReviewItem(
-        id=row["id"], kind=row["kind"], status=row["status"], text=row["text"],
-        original_text=row["original_text"], channel=row["channel"], author=row["author"],
-        priority=row["priority"], priority_score=row["priority_score"], version=row["version"],
-        case_id=row["case_id"], inbound_id=row["inbound_id"], inbound_text=row["inbound_text"],
-        assignee=row["assignee"], drafted_by=row["drafted_by"], edited_by=row["edited_by"],
-        approved_by=row["approved_by"], received_at=row["received_at"], drafted_at=row["drafted_at"],
-        approved_at=row["approved_at"], rejected_at=row["rejected_at"], posted_at=row["posted_at"],
-        reject_reason=row["reject_reason"], edit_distance=row["edit_distance"],
-        idempotency_key=row["idempotency_key"], attempts=row["attempts"], error=row["last_error"],
-        external_id=row["external_id"], triage=dict(row["triage"] or {}), draft=dict(row["draft"] or {}),
-    )
-
-
-def _event(row: Row) -> AuditEvent:
-    return AuditEvent(
-        id=row["id"], item_id=row["item_id"], action=row["action"], actor=row["actor"], at=row["at"],
-        from_status=row["from_status"], to_status=row["to_status"], version=row["version"],
-        before_text=row["before_text"], after_text=row["after_text"], detail=dict(row["detail"] or {}),
-    )
-
-
-def _case(row: Row) -> Case:
-    return Case(
-        id=row["id"], channel=row["channel"], author=row["author"], text=row["text"], status=row["status"],
-        owner=row["owner"], priority=row["priority"], received_at=row["received_at"],
-        inbound_id=row["inbound_id"], resolved_at=row["resolved_at"], triage=dict(row["triage"] or {}),
-    )
-
-
-# Transactions' building blocks (each runs inside the caller's transaction) ------------------------
-
-
-def load_row(conn: Connection, item_id: int) -> Row:
-    row = conn.execute(select(tables.items).where(tables.items.c.id == item_id)).mappings().first()
-    if row is None:
-        raise NotFoundError(f"no queue item {item_id}")
-    return row
-
-
-def _checked(conn: Connection, item_id: int, action: str, version: int) -> Row:
-    """The item, if the caller saw its current version and ``action`` is legal from its status."""
-    row = load_row(conn, item_id)
-    if version != row["version"]:
-        raise ConflictError(
-            f"item {item_id} changed since version {version}: it is now {row['status']} at version "
-            f"{row['version']}; nothing was applied, reload it and retry"
-        )
-    allowed, _target = TRANSITIONS[action]
-    if row["status"] not in allowed:
-        raise ConflictError(f"cannot {action} item {item_id}: it is {row['status']}")
-    return row
-
-
-def apply_action(
-    conn: Connection, row: Row, action: str, actor: str, now: datetime, values: dict[str, Any],
-    *, before_text: str | None = None, after_text: str | None = None, detail: dict[str, Any] | None = None,
-    extra_where: Any = None,
-) -> Row:
-    """Move an item by ``action`` if nobody changed it since ``row`` was read; audit it; update its case."""
-    target = TRANSITIONS[action][1] or row["status"]
-    version = row["version"] + 1
-    t = tables.items
-    statement = (
-        update(t).where(t.c.id == row["id"], t.c.version == row["version"])
-        .values(**values, status=target, version=version, updated_at=now)
-    )
-    if extra_where is not None:
-        statement = statement.where(extra_where)
-    if conn.execute(statement).rowcount != 1:
-        raise ConflictError(f"item {row['id']} was changed by someone else at the same time; nothing was applied")
-    _record(conn, row, action, actor, now, target, version, before_text=before_text, after_text=after_text,
-            detail=detail)
-    if row["case_id"] is not None and target != row["status"]:
-        refresh_case(conn, row["case_id"], now)
-    return load_row(conn, row["id"])
-
-
-def _record(
-    conn: Connection, row: Row, action: str, actor: str, now: datetime, to_status: str | None,
-    version: int, *, before_text: str | None = None, after_text: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(insert(tables.audit).values(
-        item_id=row["id"], case_id=row["case_id"], action=action, actor=actor, at=now,
-        from_status=row["status"], to_status=to_status, version=version, before_text=before_text,
-        after_text=after_text, detail=detail or {},
-    ))
-
-
-def refresh_case(conn: Connection, case_id: int, now: datetime) -> None:
-    """A case is resolved once an answer is posted, waiting while one is approved, else open."""
-    statuses = set(conn.execute(select(tables.items.c.status).where(tables.items.c.case_id == case_id)).scalars())
-    if "posted" in statuses:
-        status = "resolved"
-    elif statuses & {"approved", "posting", "failed"}:
-        status = "waiting"
-    else:
-        status = "open"
-    c = tables.cases
-    values: dict[str, Any] = {"status": status, "updated_at": now}
-    if status == "resolved":
-        current = conn.execute(select(c.c.resolved_at).where(c.c.id == case_id)).scalar_one()
-        values["resolved_at"] = current or now
-    conn.execute(update(c).where(c.c.id == case_id).values(**values))
-
-
-def insert_draft(
-    conn: Connection, data: dict[str, Any], *, by: str, now: datetime, detail: dict[str, Any] | None = None
-) -> int:
-    """Insert one draft (a ``Draft.to_dict()``) as a queue item, with its case for a reply; return its id."""
-    inbound = data.get("inbound") or {}
-    triage = data.get("triage") or {}
-    kind = data.get("kind") or "reply"
-    if kind not in ITEM_KINDS:
-        raise UserError(f"unknown draft kind {kind!r}; kinds: {', '.join(ITEM_KINDS)}")
-    status = data.get("status") or "pending"
-    if status not in ("pending", "escalated"):
-        raise UserError(f"a new draft must be pending or escalated, not {status!r}")
-    if crisis_level_of(triage) == "crisis":
-        status = "escalated"  # a crisis goes to a trained human, whatever the drafter said
-    text = (data.get("text") or "").strip()
-    if not text and status != "escalated":
-        raise UserError("the draft has no text")
-    channel = data.get("channel") or inbound.get("channel") or "twitter"
-    priority = int(triage.get("priority") or 3)
-    received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
-    case_id = None
-    if kind == "reply":
-        case_id = _case_for(conn, inbound, channel, triage, priority, received, by, now)
-    item_id = _new_id(conn.execute(insert(tables.items).values(
-        case_id=case_id, kind=kind, status=status, version=1, text=text, original_text=text, channel=channel,
-        author=inbound.get("author"), inbound_id=inbound.get("id"), inbound_text=inbound.get("text") or "",
-        priority=priority, priority_score=float(triage.get("priority_score") or 0.0), drafted_by=by,
-        received_at=received, drafted_at=now, updated_at=now, attempts=0, triage=triage, draft=data,
-        # Fixed from the start, so that no lost or repeated claim can ever give one message two keys.
-        idempotency_key=f"copilot-{uuid.uuid4().hex}",
-    )))
-    row = {"id": item_id, "case_id": case_id, "status": None}
-    _record(conn, row, "draft", by, now, status, 1, after_text=text, detail=detail)
-    if case_id is not None:
-        refresh_case(conn, case_id, now)
-    return int(item_id)
-
-
-def _case_for(
-    conn: Connection, inbound: Row, channel: str, triage: dict[str, Any], priority: int,
-    received: datetime, by: str, now: datetime,
-) -> int:
-    """The case of this inbound message: the existing one for a known message id, else a new one."""
-    c = tables.cases
-    inbound_id = inbound.get("id")
-    if inbound_id is not None:
-        found = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.inbound_id == inbound_id)).first()
-        if found is not None:
-            return int(found.id)
-    return _new_id(conn.execute(insert(c).values(
-        inbound_id=inbound_id, channel=channel, author=inbound.get("author"), text=inbound.get("text") or "",
-        triage=triage, owner=None if by == IMPORT_ACTOR else by, status="open", priority=priority,
-        received_at=received, created_at=now, updated_at=now,
-    )))
-
-
-def _new_id(result: CursorResult[Any]) -> int:
-    """The primary key an INSERT created."""
-    key = result.inserted_primary_key
-    if key is None:
-        raise AssertionError("an INSERT returned no primary key")
-    return int(key[0])

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.config import CHANNELS
 from copilot.errors import PermissionDenied, UserError
-from copilot.queue import ReviewItem, build_publisher
-from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, User
+from copilot.queue.publish import build_publisher
+from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, ReviewItem, User
 from copilot.types import Draft, Entry, Inbound, Passage
 from copilot.ui.auth import forget_initial_password, initial_password_pending
 from copilot.ui.views import (
