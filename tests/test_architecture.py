@@ -160,7 +160,6 @@ def test_no_import_cycles() -> None:
         " <-> ".join(c) for c in cycles)
 
 
-@PENDING
 def test_sql_only_in_store_modules() -> None:
     found = sql_outside_stores(modules())
     assert not found, "SQL outside the store modules (" + ", ".join(sorted(STORE_MODULES)) + "):\n" + "\n".join(found)

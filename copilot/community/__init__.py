@@ -43,4 +43,9 @@ Insights report (``report``)
 
 Demo history (``demo``)
     ``seed_demo(pipeline, cases=500, days=30)`` fills an empty queue through the real queue API.
+
+Storage (``store``)
+    ``CommunityStore.beside(pipeline.queue)`` owns the community tables (promoters, their history, applied
+    proposals) in the queue's database; the queue's own items and cases are read through ``pipeline.queue``
+    (``copilot.queue.reads``). No other community module runs SQL.
 """

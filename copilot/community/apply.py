@@ -10,22 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
 from copilot.community.common import load_entries
-from copilot.community.registry import applied_proposals
+from copilot.community.store import CommunityStore
 from copilot.errors import KnowledgeError, UserError
 from copilot.knowledge import load_knowledge
-from copilot.queue import tables, users
-from copilot.queue.db import reading, writing
 from copilot.types import Entry
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
 PLACEHOLDER = "ANSWER NEEDED"
-APPROVED = ("approved", "posting", "posted", "failed")
 KIND_FOLDERS = {"faq": "faq", "fix": "fixes", "workaround": "workarounds", "policy": "policies",
                 "guideline": "guidelines", "announcement": "announcements"}
 
@@ -88,14 +83,11 @@ def validate_entry_text(text: str, kb_dir: Path) -> Entry:
 def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None = None,
                     reindex: bool = True) -> ApplyReport:
     """Write every approved, not yet applied proposal into the knowledge base, then re-index once."""
-    t, a = tables.items, applied_proposals
-    query = select(t.c.id).where(t.c.kind == "faq_proposal", t.c.status.in_(APPROVED),
-                                 t.c.id.not_in(select(a.c.item_id))).order_by(t.c.approved_at, t.c.id)
-    if item_ids is not None:
-        query = query.where(t.c.id.in_(item_ids))
-    with reading(pipeline.queue.engine) as conn:
-        users.require(conn, by, "publish")
-        ids = [row.id for row in conn.execute(query)]
+    queue = pipeline.queue
+    queue.require(by, "publish")
+    approved = [item.id for item in queue.approved_items("faq_proposal", among=item_ids)]
+    done = CommunityStore.beside(queue).applied_item_ids(approved)
+    ids = [item_id for item_id in approved if item_id not in done]
     if item_ids is not None:
         missing = sorted(set(item_ids) - set(ids))
         if missing:
@@ -127,21 +119,15 @@ def _apply_one(pipeline: Pipeline, item_id: int, *, by: str) -> Applied:
         raise UserError(f"proposal {item_id}: {target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     written = False
+    store = CommunityStore.beside(pipeline.queue)
     try:
-        with writing(pipeline.queue.engine) as conn:
-            users.require(conn, by, "publish")
-            conn.execute(insert(applied_proposals).values(item_id=item_id, entry_id=entry.id, path=str(target),
-                                                          applied_by=by, applied_at=pipeline.queue.clock()))
+        with store.applying_proposal(item_id, entry_id=entry.id, path=str(target), by=by):
             hidden = target.with_name(f".{target.name}.tmp")  # the loader skips hidden files
             hidden.write_text(item.text if item.text.endswith("\n") else item.text + "\n", encoding="utf-8")
             os.replace(hidden, target)
             written = True
             load_knowledge(kb_dir)  # the whole base must still load (ids unique, files valid)
-    except IntegrityError as exc:
-        if written:
-            target.unlink(missing_ok=True)
-        raise UserError(f"proposal {item_id}: already applied, or id {entry.id} is taken by another proposal") from exc
-    except BaseException:
+    except BaseException:  # nothing recorded (already applied, id taken, a bad file): no file left behind
         if written:
             target.unlink(missing_ok=True)
         raise

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.messages import HumanMessage, SystemMessage
 from rapidfuzz import fuzz
-from sqlalchemy import select
 
 from copilot.errors import UserError
 from copilot.generation import generate
@@ -23,8 +22,6 @@ from copilot.knowledge import iter_files, load_knowledge
 from copilot.models.embeddings import as_matrix
 from copilot.pii import find_pii
 from copilot.prompts import Prompts, Rendered, load_prompts
-from copilot.queue import tables
-from copilot.queue.db import reading
 from copilot.types import Entry
 
 if TYPE_CHECKING:
@@ -315,11 +312,8 @@ def parse_since(value: str | datetime | timedelta, now: datetime) -> datetime:
 
 def recent_texts(queue: Any, kind: str, since: datetime, limit: int = 500) -> list[str]:
     """Texts of queue items of one kind drafted since a time, newest first (every status)."""
-    t = tables.items
-    query = (select(t.c.text).where(t.c.kind == kind, t.c.drafted_at >= since)
-             .order_by(t.c.drafted_at.desc()).limit(limit))
-    with reading(queue.engine) as conn:
-        return [row.text for row in conn.execute(query) if row.text]
+    return [item.text for item in queue.items_drafted(kind=kind, since=since, newest_first=True, limit=limit)
+            if item.text]
 
 
 def load_entries(kb_dir: Path) -> list[Entry]:

@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from sqlalchemy import func, select
 
 from copilot.community.promoters import scan_promoters
 from copilot.community.proposals import GAP_LOG
 from copilot.community.registry import Registry
 from copilot.community.starters import STARTER_TRIAGE
 from copilot.errors import UserError
-from copilot.queue import tables
 from copilot.queue.publish import OutgoingMessage, PostReceipt
-from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 
 if TYPE_CHECKING:
@@ -105,9 +102,8 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
     if not 1 <= days <= 365:
         raise UserError("--days must be between 1 and 365")
     queue = pipeline.queue
-    with reading(queue.engine) as conn:
-        existing = conn.execute(select(func.count()).select_from(tables.items)).scalar_one()
-        users = conn.execute(select(func.count()).select_from(tables.users)).scalar_one()
+    existing = queue.count_items()
+    users = queue.count_users()
     if existing and not force:
         raise UserError(f"the queue already holds {existing} items; seed a demo into an empty data folder "
                         "(COPILOT_DATA_DIR) or pass --force to add to it")
@@ -181,10 +177,7 @@ def _run(queue: Any, plan: _Plan, channel: SimulatedChannel) -> None:
 
 
 def _item_id_for(queue: Any, plan: _Plan) -> int:
-    t = tables.items
-    with reading(queue.engine) as conn:
-        return int(conn.execute(select(t.c.id).where(t.c.kind == "outreach", t.c.author == plan.draft.inbound.author,
-                                                     t.c.drafted_at == plan.drafted)).scalar_one())
+    return queue.find_item(kind="outreach", author=plan.draft.inbound.author, drafted_at=plan.drafted).id
 
 
 def _append_gaps(path: Path, records: list[dict[str, Any]]) -> None:

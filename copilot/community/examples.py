@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, select
 
 from copilot.errors import ProviderError
 from copilot.guardrails import fit_length, strip_handle
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
-from copilot.queue import tables
-from copilot.queue.db import reading
 from copilot.types import Inbound, Triage
 
 if TYPE_CHECKING:
@@ -31,7 +28,6 @@ COLLECTION = "tone-examples"
 EXAMPLE_CHARS = 220
 MIN_SIMILARITY = 0.35
 CANDIDATES = 5
-APPROVED = ("approved", "posting", "posted", "failed")
 
 
 @dataclass(frozen=True)
@@ -71,11 +67,8 @@ class ToneExamples:
         return self._collection
 
     def _approved_state(self) -> tuple[int, Any]:
-        t = tables.items
-        with reading(self.pipeline.queue.engine) as conn:
-            row = conn.execute(select(func.count(), func.max(t.c.approved_at)).where(
-                t.c.kind == "reply", t.c.status.in_(APPROVED))).one()
-        return int(row[0]), row[1]
+        count, latest = self.pipeline.queue.approved_summary("reply")
+        return count, latest
 
     def sync(self) -> int:
         """Index approved replies not indexed yet; return how many were added."""
@@ -88,10 +81,7 @@ class ToneExamples:
             return added
 
     def _sync(self) -> int:
-        t = tables.items
-        with reading(self.pipeline.queue.engine) as conn:
-            rows = conn.execute(select(t.c.id, t.c.text, t.c.inbound_text, t.c.channel, t.c.edit_distance,
-                                       t.c.triage).where(t.c.kind == "reply", t.c.status.in_(APPROVED))).all()
+        rows = self.pipeline.queue.approved_items("reply")
         known = set(self.collection.get(include=[])["ids"]) if self.collection.count() else set()
         todo = []
         for row in rows:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
 
 from copilot.community.common import (
     answer_fields,
@@ -38,8 +37,6 @@ from copilot.draft import KnowledgeBook
 from copilot.errors import PermissionDenied, UserError
 from copilot.guardrails import fit_length
 from copilot.pii import redact
-from copilot.queue import tables
-from copilot.queue.db import reading
 from copilot.types import Draft, Inbound, Triage
 
 if TYPE_CHECKING:
@@ -97,18 +94,11 @@ class _HistoryRow(BaseModel):
 
 def history_from_queue(queue: Any, since: datetime | None = None) -> list[Message]:
     """Every inbound message with an author in the queue's cases (the conversation history)."""
-    c = tables.cases
-    query = select(c.c.id, c.c.author, c.c.text, c.c.channel, c.c.received_at, c.c.triage).where(
-        c.c.author.is_not(None)).order_by(c.c.received_at, c.c.id)
-    if since is not None:
-        query = query.where(c.c.received_at >= since)
-    with reading(queue.engine) as conn:
-        rows = conn.execute(query).all()
     out = []
-    for row in rows:
-        triage = dict(row.triage or {})
-        out.append(Message(author=row.author, text=row.text, channel=row.channel, at=row.received_at,
-                           kind=triage.get("kind"), sentiment=triage.get("sentiment"), ref=f"case {row.id}"))
+    for case in queue.cases_received(since=since, authored=True):
+        out.append(Message(author=case.author or "", text=case.text, channel=case.channel, at=case.received_at,
+                           kind=case.triage.get("kind"), sentiment=case.triage.get("sentiment"),
+                           ref=f"case {case.id}"))
     return out
 
 
@@ -285,11 +275,7 @@ def opt_out(pipeline: Pipeline, handle: str, *, by: str, reason: str | None = No
 
 
 def _outreach_items(queue: Any, key: str) -> list[Any]:
-    t = tables.items
-    with reading(queue.engine) as conn:
-        ids = [row.id for row in conn.execute(
-            select(t.c.id).where(t.c.kind == "outreach", func.lower(t.c.author).in_([f"@{key}", key])))]
-    return [queue.get(i) for i in ids]
+    return queue.items_by_author("outreach", [f"@{key}", key])
 
 
 def choose_outreach(promoter: Promoter, *, ama_available: bool) -> str:

@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from rapidfuzz import fuzz
-from sqlalchemy import select
 
 from copilot.community.apply import (  # re-exported: the UI and the CLI apply through this module
-    APPROVED,
     PLACEHOLDER,
     Applied,
     ApplyReport,
@@ -53,8 +51,7 @@ from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences, strip_handle
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
-from copilot.queue import tables
-from copilot.queue.db import reading
+from copilot.queue.records import ITEM_STATUSES
 from copilot.types import Draft, Inbound, Triage
 
 if TYPE_CHECKING:
@@ -173,13 +170,7 @@ def added_sentences(original: str, final: str) -> list[str]:
 
 def resolved_with_fix(queue: Any, since: datetime | None = None) -> list[GapQuestion]:
     """Approved replies where a person added a fix: the draft was a knowledge gap, or heavily edited."""
-    t = tables.items
-    query = select(t.c.id, t.c.text, t.c.original_text, t.c.inbound_text, t.c.channel, t.c.edit_distance,
-                   t.c.approved_at, t.c.draft).where(t.c.kind == "reply", t.c.status.in_(APPROVED))
-    if since is not None:
-        query = query.where(t.c.approved_at >= since)
-    with reading(queue.engine) as conn:
-        rows = conn.execute(query.order_by(t.c.approved_at, t.c.id)).all()
+    rows = queue.approved_items("reply", since=since)
     out: list[GapQuestion] = []
     for row in rows:
         draft = dict(row.draft or {})
@@ -278,23 +269,19 @@ def _covered_by(pipeline: Pipeline, group: GapCluster) -> str | None:
 
 
 def _earlier_proposals(queue: Any) -> list[tuple[str, int]]:
-    t = tables.items
-    since = queue.clock() - timedelta(days=90)
-    with reading(queue.engine) as conn:
-        rows = conn.execute(select(t.c.inbound_text, t.c.id, t.c.status).where(
-            t.c.kind == "faq_proposal", t.c.drafted_at >= since)).all()
+    rows = queue.items_drafted(kind="faq_proposal", since=queue.clock() - timedelta(days=90))
     return [(row.inbound_text.split("\n", 1)[0], row.id) for row in rows]
 
 
 def _existing_ids(pipeline: Pipeline) -> set[str]:
     kb_dir = pipeline.settings.kb_dir
     ids = {e.id for e in load_entries(kb_dir)}
-    t = tables.items
-    with reading(pipeline.queue.engine) as conn:
-        for row in conn.execute(select(t.c.text).where(t.c.kind == "faq_proposal", t.c.status != "rejected")):
-            front = front_matter(row.text, strict=False)
-            if front.get("id"):
-                ids.add(str(front["id"]))
+    proposals = pipeline.queue.items_drafted(kind="faq_proposal",
+                                             statuses=[s for s in ITEM_STATUSES if s != "rejected"])
+    for item in proposals:
+        front = front_matter(item.text, strict=False)
+        if front.get("id"):
+            ids.add(str(front["id"]))
     return ids
 
 

@@ -21,19 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
-from sqlalchemy import select
 
 from copilot.community.common import load_entries, now_utc, parse_since
-from copilot.community.registry import applied_proposals, promoter_events, promoters
+from copilot.community.store import CommunityStore, Promoter
 from copilot.errors import UserError
-from copilot.queue import tables
-from copilot.queue.db import reading
+from copilot.queue.records import APPROVED_STATUSES
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
 TEMPLATES = Path(__file__).parent / "templates"
-APPROVED = ("approved", "posting", "posted", "failed")
+APPROVED = APPROVED_STATUSES
 WAITING = ("pending", "escalated")
 TOP_N = 8
 
@@ -112,23 +110,14 @@ def _num(value: Any, digits: int = 1) -> str:
 
 def collect(pipeline: Pipeline, since: datetime, until: datetime) -> dict[str, Any]:
     """Every figure of the report for a period, as plain JSON-able data."""
-    engine = pipeline.queue.engine
-    c, t = tables.cases, tables.items
-    with reading(engine) as conn:
-        cases = conn.execute(select(c.c.id, c.c.channel, c.c.status, c.c.triage, c.c.received_at, c.c.resolved_at)
-                             .where(c.c.received_at >= since, c.c.received_at < until)).all()
-        case_ids = [row.id for row in cases]
-        replies = conn.execute(select(t.c.case_id, t.c.posted_at).where(
-            t.c.kind == "reply", t.c.posted_at.is_not(None), t.c.case_id.in_(case_ids))).all() if case_ids else []
-        items = conn.execute(select(t.c.id, t.c.kind, t.c.status, t.c.edit_distance, t.c.original_text,
-                                    t.c.drafted_at, t.c.approved_at, t.c.draft, t.c.channel)
-                             .where(t.c.drafted_at >= since, t.c.drafted_at < until)).all()
-        members = conn.execute(select(promoters)).mappings().all()
-        detected = conn.execute(select(promoter_events.c.handle).where(
-            promoter_events.c.action == "detected", promoter_events.c.at >= since,
-            promoter_events.c.at < until)).all()
-        applied = conn.execute(select(applied_proposals.c.item_id).where(
-            applied_proposals.c.applied_at >= since, applied_proposals.c.applied_at < until)).all()
+    queue = pipeline.queue
+    community = CommunityStore.beside(queue)
+    cases = queue.cases_received(since=since, until=until)
+    replies = queue.posted_replies([case.id for case in cases])
+    items = queue.items_drafted(since=since, until=until)
+    members = community.promoters(promoters_only=False, limit=None)
+    detected = community.detected_between(since, until)
+    applied = community.count_applied_between(since, until)
     return {
         "period": {"since": since.isoformat(), "until": until.isoformat(),
                    "days": round((until - since).total_seconds() / 86400, 2)},
@@ -139,7 +128,7 @@ def collect(pipeline: Pipeline, since: datetime, until: datetime) -> dict[str, A
         "response": _response(cases, replies, items),
         "acceptance": _acceptance(items),
         "promoters": _promoters(members, detected, items),
-        "gaps": _gaps(pipeline, since, until, items, len(applied)),
+        "gaps": _gaps(pipeline, since, until, items, applied),
     }
 
 
@@ -265,15 +254,15 @@ def _accept(rows: Sequence[Any]) -> dict[str, Any]:
             "edit_ratio_mean": round(float(statistics.fmean(ratios)), 4) if ratios else None}
 
 
-def _promoters(members: Sequence[Any], detected: Sequence[Any], items: Sequence[Any]) -> dict[str, Any]:
-    active = [m for m in members if m["is_promoter"]]
-    top = sorted(active, key=lambda m: (-m["score"], m["handle"]))[:TOP_N]
+def _promoters(members: Sequence[Promoter], detected: Sequence[str], items: Sequence[Any]) -> dict[str, Any]:
+    active = [m for m in members if m.is_promoter]
+    top = sorted(active, key=lambda m: (-m.score, m.handle))[:TOP_N]
     outreach = [r for r in items if r.kind == "outreach"]
-    return {"total": len(active), "new": len({row.handle for row in detected}),
-            "opted_out": sum(1 for m in members if m["opted_out"]),
-            "top": [{"handle": m["handle"], "score": m["score"], "positive": m["positive"], "helpful": m["helpful"],
-                     "recommendations": m["recommendations"], "interests": list(m["interests"] or [])[:3],
-                     "opted_out": bool(m["opted_out"])} for m in top],
+    return {"total": len(active), "new": len(set(detected)),
+            "opted_out": sum(1 for m in members if m.opted_out),
+            "top": [{"handle": m.handle, "score": m.score, "positive": m.positive, "helpful": m.helpful,
+                     "recommendations": m.recommendations, "interests": list(m.interests)[:3],
+                     "opted_out": m.opted_out} for m in top],
             "outreach": {"drafted": len(outreach), "approved": sum(1 for r in outreach if r.status in APPROVED),
                          "posted": sum(1 for r in outreach if r.status == "posted")}}
 

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import select
 
 from copilot.community.common import (
     Novelty,
@@ -46,8 +45,6 @@ from copilot.guardrails import fit_length, sentences
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
 from copilot.prompts import Rendered
-from copilot.queue import tables
-from copilot.queue.db import reading
 from copilot.types import Draft, Entry, Inbound, Triage
 
 if TYPE_CHECKING:
@@ -289,10 +286,7 @@ def conversation_topics(pipeline: Pipeline, *, entries: list[Entry] | None = Non
                         now: dt.datetime | None = None) -> list[Topic]:
     """Themes shared by at least three recent, non-sensitive inbound messages (never one person's case)."""
     since = (now or now_utc()) - timedelta(days=days)
-    c = tables.cases
-    with reading(pipeline.queue.engine) as conn:
-        rows = conn.execute(select(c.c.text, c.c.triage).where(c.c.received_at >= since)
-                            .order_by(c.c.received_at.desc()).limit(400)).all()
+    rows = pipeline.queue.cases_received(since=since, newest_first=True, limit=400)
     texts: list[str] = []
     negative: list[bool] = []
     for row in rows:
@@ -331,15 +325,13 @@ def conversation_topics(pipeline: Pipeline, *, entries: list[Entry] | None = Non
 
 def _recently_used(pipeline: Pipeline, since: dt.datetime) -> dict[str, int]:
     """How often each knowledge entry and each topic title was the subject of a starter since a time."""
-    t = tables.items
     counts: dict[str, int] = {}
-    with reading(pipeline.queue.engine) as conn:
-        for row in conn.execute(select(t.c.draft).where(t.c.kind == "starter", t.c.drafted_at >= since)):
-            draft = row.draft or {}
-            titles = [re.sub(r"\s+\(\w+\)$", "", f.removeprefix("topic: ")) for f in draft.get("flags") or ()
-                      if f.startswith("topic: ")]
-            for key in {*(draft.get("cited_ids") or ()), *titles}:
-                counts[key] = counts.get(key, 0) + 1
+    for item in pipeline.queue.items_drafted(kind="starter", since=since):
+        draft = item.draft or {}
+        titles = [re.sub(r"\s+\(\w+\)$", "", f.removeprefix("topic: ")) for f in draft.get("flags") or ()
+                  if f.startswith("topic: ")]
+        for key in {*(draft.get("cited_ids") or ()), *titles}:
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from copilot.community.store import metadata as community_metadata
 from copilot.queue.db import VERSION_TABLE
-from copilot.queue.tables import metadata
+from copilot.queue.tables import metadata as queue_metadata
 
 config = context.config
+# One database: the queue's tables and, beside them, the community store's (migration 0002).
+metadata = [queue_metadata, community_metadata]
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
