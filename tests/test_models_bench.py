@@ -10,7 +10,7 @@ import pytest
 from copilot.cli import main
 from copilot.config import load_settings
 from copilot.models.bench import bench_prompts
-from copilot.models.llamacpp import unload_all
+from copilot.models.llamacpp_state import unload_all
 
 
 def test_bench_prompts_vary_the_case_and_keep_the_system_prefix(tmp_path: Path) -> None:

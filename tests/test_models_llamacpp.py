@@ -12,14 +12,8 @@ from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from copilot.config import load_settings
 from copilot.errors import ConfigError, ProviderError
 from copilot.models.factory import CHAT_BACKENDS, _builder, build_chat, model_label
-from copilot.models.llamacpp import (
-    LlamaCppChat,
-    PrefixStates,
-    build_llamacpp_chat,
-    grammar_for,
-    to_chat_messages,
-    unload_all,
-)
+from copilot.models.llamacpp import LlamaCppChat, build_llamacpp_chat, grammar_for, to_chat_messages
+from copilot.models.llamacpp_state import PrefixStates, unload_all
 
 SUPPORT = SystemMessage(
     "You are the support assistant of Lumio, a smart-lighting brand. Answer the customer in one or two short, "
