@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from fakes import HashEmbeddings
 
-from copilot.triage.model import TriageModel, load_seed_model, seed_key
+from copilot.triage.model import TriageModel
+from copilot.triage.training import load_seed_model, seed_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOLDOUT = REPO_ROOT / "evals" / "datasets" / "triage_holdout.jsonl"

@@ -15,10 +15,9 @@ from fakes import HashEmbeddings
 from copilot.config import Settings
 from copilot.errors import ConfigError, UserError
 from copilot.triage.cases import load_cases
-from copilot.triage.model import train_team_model
-from copilot.triage.triager import build_triager
 from copilot.triage.evaluate import bench_triage, evaluate_triage
 from copilot.triage.features import (
+    HASH_FEATURES,
     embedding_text,
     explicit_self_harm,
     hyperbole_cues,
@@ -27,20 +26,16 @@ from copilot.triage.features import (
     safety_detail,
 )
 from copilot.triage.language import detect_language
-from copilot.triage.model import (
-    HASH_FEATURES,
+from copilot.triage.model import TEAM_STEM, Features, TriageModel, featurize, precision_features
+from copilot.triage.training import (
     TEAM_GRID_C,
     TEAM_GRID_HASH,
-    TEAM_STEM,
-    Features,
-    TriageModel,
     choose_options,
-    featurize,
-    precision_features,
     screen_evidence,
     seed_cases,
+    train_team_model,
 )
-from copilot.triage.triager import Triager, decide_crisis, priority_of
+from copilot.triage.triager import Triager, build_triager, decide_crisis, priority_of
 from copilot.types import MESSAGE_KINDS, SENTIMENTS, Inbound
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.triage.model import load_seed_model
+from copilot.triage.training import load_seed_model
 from copilot.triage.triager import Triager
 from copilot.types import Inbound
 

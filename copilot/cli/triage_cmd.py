@@ -127,7 +127,8 @@ def run_triage(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from copilot.triage.cases import load_cases
-    from copilot.triage.model import TEAM_STEM, train_team_model
+    from copilot.triage.model import TEAM_STEM
+    from copilot.triage.training import train_team_model
     from copilot.triage.triager import triage_dir
 
     if len(args.text) != 2:
@@ -163,7 +164,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval_triage(args: argparse.Namespace) -> int:
     from copilot.triage.cases import load_cases
     from copilot.triage.evaluate import evaluate_triage, split_cases
-    from copilot.triage.model import train_team_model
+    from copilot.triage.training import train_team_model
     from copilot.triage.triager import Triager, triage_dir
 
     if args.train and args.split is not None:
@@ -287,7 +288,7 @@ def _eval_text(r: dict[str, Any]) -> str:
 def run_bench_triage(args: argparse.Namespace) -> int:
     from copilot.triage.cases import load_cases
     from copilot.triage.evaluate import bench_triage
-    from copilot.triage.model import seed_cases
+    from copilot.triage.training import seed_cases
 
     if args.n < 1 or args.repeats < 1:
         raise UserError("--n and --repeats must be at least 1")

@@ -99,7 +99,7 @@ def bench_triage_section(settings: Settings, n: int) -> dict[str, Any]:
     """Batch triage speed through the triage stage's own benchmark, on the messages ``bench triage`` uses."""
     from copilot.pipeline import build_pipeline
     from copilot.triage.evaluate import bench_triage
-    from copilot.triage.model import seed_cases
+    from copilot.triage.training import seed_cases
 
     return dict(bench_triage(build_pipeline(settings).triager, [c.text for c in seed_cases()], n))
 

@@ -24,10 +24,10 @@ from copilot.triage.model import (
     TriageModel,
     embedder_name,
     featurize,
-    load_seed_model,
     precision_features,
 )
 from copilot.triage.screen import Lexicon, load_lexicon
+from copilot.triage.training import load_seed_model
 from copilot.types import Inbound, Triage
 
 # Crisis decision (favours recall: a missed crisis is the worst error).
