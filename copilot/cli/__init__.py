@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from copilot.errors import CopilotError, UserError
+from copilot.models.runtime import configure_runtime
 
 # Modules that add sub-commands; each has ``register(commands, groups)`` where ``groups`` maps
 # "eval" and "bench" to their sub-command sets.
@@ -69,6 +70,7 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``copilot`` console script."""
+    configure_runtime()  # first: some command modules import llama_cpp, which loads OpenMP
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,6 +11,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ConfigError
+from copilot.models.runtime import configure_runtime
 
 
 def minilm_path() -> Path:
@@ -29,11 +30,7 @@ def minilm_path() -> Path:
 
 @lru_cache(maxsize=2)
 def _load_sentence_transformer(path: str, threads: int) -> Any:
-    # Never reach for a hub: the weights ship in a package.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    configure_runtime()  # offline, quiet, passive OpenMP: before torch loads, also when built without the factory
     try:
         import torch
         from sentence_transformers import SentenceTransformer

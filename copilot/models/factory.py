@@ -12,6 +12,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from copilot.config import Settings
 from copilot.errors import ConfigError
+from copilot.models.runtime import configure_runtime
 
 # Backend name -> "module:builder". Builders are imported on use, so the local backend never imports the
 # OpenAI client and vice versa; a new provider is one module plus one line here.
@@ -31,6 +32,7 @@ def _builder(registry: dict[str, str], name: str, kind: str) -> Callable[[Settin
     except KeyError:
         raise ConfigError(f"unknown {kind} backend {name!r}; known: {', '.join(sorted(registry))}") from None
     module_name, _, attribute = target.partition(":")
+    configure_runtime()  # before the backend module imports llama_cpp or torch
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
