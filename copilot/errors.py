@@ -1,4 +1,8 @@
-"""Typed errors: the user's mistake, the model's mistake, and a provider or server failure."""
+"""Typed errors: the user's mistake and a provider or server failure.
+
+The model's mistakes (invalid output, a citation that was not retrieved) are not raised: the drafter
+retries once with the error, then falls back and flags the draft.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +28,6 @@ class KnowledgeError(UserError):
         self.reason = reason
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {reason}")
-
-
-class ModelOutputError(CopilotError):
-    """The chat model produced output that failed validation."""
 
 
 class ProviderError(CopilotError):
