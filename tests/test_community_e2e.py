@@ -10,7 +10,7 @@ from _community_support import copy_kb, inbound_case, labels
 from rapidfuzz import fuzz
 
 from copilot.cli import main
-from copilot.community.common import content_problems
+from copilot.community.drafting import content_problems
 from copilot.community.promoters import draft_outreach, scan_promoters
 from copilot.community.proposals import draft_proposals, validate_entry_text
 from copilot.config import Settings

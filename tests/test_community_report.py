@@ -20,8 +20,8 @@ from _community_support import build_index_template, make_pipeline
 from matplotlib import image
 
 from copilot.cli import main
-from copilot.community.common import parse_since
 from copilot.community.demo import seed_demo
+from copilot.community.inputs import parse_since
 from copilot.community.report import build_report
 from copilot.errors import UserError
 

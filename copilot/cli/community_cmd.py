@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from copilot.cli import emit
-from copilot.cli.common import add_json, pipeline_from
+from copilot.cli.args import add_json, pipeline_from
 from copilot.config import CHANNELS
 from copilot.errors import UserError
 
@@ -250,7 +250,7 @@ def _consent(args: argparse.Namespace) -> int:
 
 
 def _since(value: str | None) -> Any:
-    from copilot.community.common import now_utc, parse_since
+    from copilot.community.inputs import now_utc, parse_since
 
     return parse_since(value, now_utc()) if value else None
 
@@ -330,13 +330,13 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from copilot.community.common import parse_since
+    from copilot.community.inputs import parse_since
     from copilot.community.report import build_report, default_out_dir
 
     pipeline = pipeline_from(args)
     until = None
     if args.until:
-        from copilot.community.common import now_utc
+        from copilot.community.inputs import now_utc
 
         until = parse_since(args.until, now_utc())
     report = build_report(pipeline, args.since, until)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from copilot.cli import emit
-from copilot.cli.common import add_json, pipeline_from
+from copilot.cli.args import add_json, pipeline_from
 from copilot.config import CHANNELS
 from copilot.errors import CopilotError, UserError
 from copilot.queue.records import Case

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from copilot.cli import emit
-from copilot.cli.common import add_json, progress_bar, settings_from
+from copilot.cli.args import add_json, settings_from
+from copilot.cli.progress import progress_bar
 from copilot.errors import UserError
 
 
@@ -135,10 +136,10 @@ def _support_text(summary: dict[str, Any]) -> list[str]:
 def _crisis_text(summary: dict[str, Any]) -> list[str]:
     c = summary["crisis"]
     lines = [
-        f"crises:    {c['n_crisis']}  flagged (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}"
-        f"  missed {summary['n_missed']}",
-        f"calm:      {c['n_calm']}  flagged {c['false_alarm_any']}  as crisis {c['false_alarm_crisis']}"
-        f"  ({summary['n_false_alarms']} false alarms)",
+        (f"crises:    {c['n_crisis']}  flagged (crisis or possible) {c['recall_any']}  as crisis {c['recall_crisis']}"
+        f"  missed {summary['n_missed']}"),
+        (f"calm:      {c['n_calm']}  flagged {c['false_alarm_any']}  as crisis {c['false_alarm_crisis']}"
+        f"  ({summary['n_false_alarms']} false alarms)"),
     ]
     lines += [f"  {group:12s} flagged {g['false_alarm_any']} of {g['n_calm']}"
               for group, g in (c.get("by_group") or {}).items()]

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from copilot.cli import emit
-from copilot.cli.common import add_json, pipeline_from, progress_bar
+from copilot.cli.args import add_json, pipeline_from
+from copilot.cli.progress import progress_bar
 from copilot.errors import UserError
 from copilot.retrieve import Filters
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from copilot.cli.common import settings_from
+from copilot.cli.args import settings_from
 from copilot.errors import UserError
 from copilot.pipeline import build_pipeline
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from copilot.community.common import load_entries
+from copilot.community.inputs import load_entries
 from copilot.community.store import CommunityStore
 from copilot.errors import KnowledgeError, UserError
 from copilot.knowledge import load_knowledge

@@ -18,20 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from copilot.community.common import (
+from copilot.community.drafting import (
     answer_fields,
     content_problems,
     generate_checked,
     json_format,
-    load_entries,
     max_tokens_for,
     model_name,
-    now_utc,
     prompts_for,
     trim_unfinished,
     words_to_avoid,
 )
 from copilot.community.events import load_events, upcoming
+from copilot.community.inputs import load_entries, now_utc
 from copilot.community.registry import Promoter, Registry, Signals, normalise_handle
 from copilot.draft import KnowledgeBook
 from copilot.errors import PermissionDenied, UserError

@@ -32,7 +32,7 @@ from copilot.community.apply import (  # re-exported: the UI and the CLI apply t
     front_matter,
     validate_entry_text,
 )
-from copilot.community.common import (
+from copilot.community.drafting import (
     Novelty,
     answer_fields,
     cluster,
@@ -40,13 +40,12 @@ from copilot.community.common import (
     generate_checked,
     json_format,
     keywords,
-    load_entries,
     max_tokens_for,
     model_name,
-    now_utc,
     prompts_for,
     trim_unfinished,
 )
+from copilot.community.inputs import load_entries, now_utc
 from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences, strip_handle
 from copilot.models.embeddings import as_matrix

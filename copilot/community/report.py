@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import numpy as np
 
-from copilot.community.common import load_entries, now_utc, parse_since
+from copilot.community.inputs import load_entries, now_utc, parse_since
 from copilot.community.store import CommunityStore, Promoter
 from copilot.errors import UserError
 from copilot.queue.records import APPROVED_STATUSES

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz
 
-from copilot.community.common import (
+from copilot.community.drafting import (
     Novelty,
     Outcome,
     answer_fields,
@@ -28,17 +28,15 @@ from copilot.community.common import (
     generate_checked,
     json_format,
     keywords,
-    load_entries,
     max_tokens_for,
     model_name,
-    now_utc,
     prompts_for,
-    recent_texts,
     sensitive_reason,
     trim_unfinished,
     words_to_avoid,
 )
 from copilot.community.events import Event, load_events, upcoming
+from copilot.community.inputs import load_entries, now_utc, recent_texts
 from copilot.draft import KnowledgeBook, plain
 from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences

@@ -1,10 +1,8 @@
-"""Helpers shared by the CLI's sub-command modules."""
+"""From a sub-command's parsed arguments to settings and a pipeline, and the flags every sub-command shares."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +19,10 @@ def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 def pipeline_from(args: argparse.Namespace, **overrides: Any) -> Pipeline:
+    """The pipeline of ``settings_from(args, **overrides)``."""
     return build_pipeline(settings_from(args, **overrides))
 
 
-def progress_bar(desc: str, enabled: bool = True) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm progress callback on stderr, and a function that closes it."""
-    from tqdm import tqdm
-
-    bar: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if not enabled or total == 0:
-            return
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr, leave=False)
-        bar["bar"].n = done
-        bar["bar"].refresh()
-
-    def close() -> None:
-        if "bar" in bar:
-            bar["bar"].close()
-
-    return update, close
-
-
 def add_json(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json`` (print machine-readable JSON) to a sub-command."""
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")

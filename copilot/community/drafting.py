@@ -1,28 +1,23 @@
-"""Shared parts of community drafting: the checked model call, output checks, near-duplicates, clustering."""
+"""Shared parts of drafting community posts: the checked model call, the output checks, near-duplicates,
+and clustering texts into topics."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.messages import HumanMessage, SystemMessage
 from rapidfuzz import fuzz
 
-from copilot.errors import UserError
 from copilot.generation import generate
 from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, fit_length, leaked_prompt, sentences
-from copilot.knowledge import iter_files, load_knowledge
 from copilot.models.embeddings import as_matrix
 from copilot.pii import find_pii
 from copilot.prompts import Prompts, Rendered, load_prompts
-from copilot.types import Entry
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
@@ -202,6 +197,25 @@ def generate_checked(pipeline: Pipeline, prompts: Prompts, system: Rendered, use
                    result.first_problems, result.latency_ms)
 
 
+def prompts_for(pipeline: Pipeline) -> Prompts:
+    """The prompt environment of the pipeline's settings."""
+    root = pipeline.settings.prompts_dir
+    return load_prompts(str(root) if root else None)
+
+
+def model_name(pipeline: Pipeline) -> str:
+    """A short name of the chat model for the draft record (without loading a model that is not loaded)."""
+    chat = pipeline._chat or pipeline.__dict__.get("chat")
+    if chat is None:
+        return pipeline.settings.chat_backend
+    return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)
+
+
+def max_tokens_for(pipeline: Pipeline, limit: int) -> int:
+    """Enough tokens for ``limit`` characters (about three characters a token), within the settings' cap."""
+    return max(48, min(pipeline.settings.max_tokens, limit // 3 + 24))
+
+
 class Novelty:
     """Rejects texts too close to each other or to earlier posts: embedding cosine or fuzzy word overlap."""
 
@@ -285,67 +299,3 @@ def keywords(group: Sequence[str], corpus: Sequence[str], k: int = 4) -> list[st
     vocabulary = vectorizer.get_feature_names_out()
     order = np.argsort(-weights)
     return [str(vocabulary[i]) for i in order[:k] if weights[i] > 0]
-
-
-_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_since(value: str | datetime | timedelta, now: datetime) -> datetime:
-    """A period start from ``7d``, ``12h``, ``2w``, ``90m``, an ISO date or datetime, or a timedelta."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, timedelta):
-        return now - value
-    match = _SINCE.match(value or "")
-    if match:
-        amount = int(match.group(1))
-        if amount <= 0:
-            raise UserError(f"--since {value!r} must be a positive period such as 7d")
-        return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(f"--since {value!r}: use a period like 7d, 24h, 2w or a date like 2026-11-01") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def recent_texts(queue: Any, kind: str, since: datetime, limit: int = 500) -> list[str]:
-    """Texts of queue items of one kind drafted since a time, newest first (every status)."""
-    return [item.text for item in queue.items_drafted(kind=kind, since=since, newest_first=True, limit=limit)
-            if item.text]
-
-
-def load_entries(kb_dir: Path) -> list[Entry]:
-    """The knowledge base's entries; none for a missing or empty folder (a broken file is still an error)."""
-    kb_dir = Path(kb_dir)
-    if not kb_dir.exists() or (kb_dir.is_dir() and next(iter_files(kb_dir), None) is None):
-        return []
-    return load_knowledge(kb_dir)
-
-
-def prompts_for(pipeline: Pipeline) -> Prompts:
-    """The prompt environment of the pipeline's settings."""
-    root = pipeline.settings.prompts_dir
-    return load_prompts(str(root) if root else None)
-
-
-def model_name(pipeline: Pipeline) -> str:
-    """A short name of the chat model for the draft record (without loading a model that is not loaded)."""
-    chat = pipeline._chat or pipeline.__dict__.get("chat")
-    if chat is None:
-        return pipeline.settings.chat_backend
-    return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)
-
-
-def max_tokens_for(pipeline: Pipeline, limit: int) -> int:
-    """Enough tokens for ``limit`` characters (about three characters a token), within the settings' cap."""
-    return max(48, min(pipeline.settings.max_tokens, limit // 3 + 24))
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 1)
