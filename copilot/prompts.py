@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,15 +15,17 @@ import jinja2
 from copilot.errors import ConfigError
 
 DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+RECENT_RENDERS = 64  # renders an environment keeps, so a fake chat model can read its prompt's variables
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """A rendered template with its name and the hash of its source."""
+    """A rendered template with its name, the hash of its source and the variables it was given."""
 
     text: str
     template: str
     template_hash: str
+    variables: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Prompts:
@@ -39,6 +44,8 @@ class Prompts:
             keep_trailing_newline=False,
         )
         self.env.filters["fence"] = _fence
+        self._recent: OrderedDict[str, Rendered] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def source_hash(self, name: str) -> str:
         """SHA-256 (first 12 hex) of a template's source file."""
@@ -56,7 +63,23 @@ class Prompts:
             raise ConfigError(f"prompt template {name!r} not found under {self.root}") from exc
         except jinja2.UndefinedError as exc:
             raise ConfigError(f"prompt template {name!r}: {exc.message}") from exc
-        return Rendered(text=text.strip(), template=name, template_hash=self.source_hash(name))
+        rendered = Rendered(text=text.strip(), template=name, template_hash=self.source_hash(name),
+                            variables=dict(variables))
+        with self._recent_lock:
+            self._recent[rendered.text] = rendered
+            self._recent.move_to_end(rendered.text)
+            while len(self._recent) > RECENT_RENDERS:
+                self._recent.popitem(last=False)
+        return rendered
+
+    def recent(self, text: str) -> Rendered | None:
+        """The latest of the last ``RECENT_RENDERS`` renders whose text is exactly ``text``, if any.
+
+        A test or baseline chat model reads the data of its prompt here (the passages, the limit, the
+        labels) instead of parsing the prompt's wording, so rewording a template does not change its answers.
+        """
+        with self._recent_lock:
+            return self._recent.get(text)
 
 
 def _fence(text: str) -> str:
@@ -64,7 +87,11 @@ def _fence(text: str) -> str:
     return str(text).replace("</", "< /").replace("<passage", "< passage").replace("<message", "< message")
 
 
-@lru_cache(maxsize=4)
 def load_prompts(root: str | None = None) -> Prompts:
-    """A cached prompts environment for a folder."""
-    return Prompts(Path(root) if root else None)
+    """The prompts environment of a folder (the shipped one by default): one per folder, however it is named."""
+    return _prompts_of(str(Path(root or DEFAULT_PROMPTS_DIR).resolve()))
+
+
+@lru_cache(maxsize=4)
+def _prompts_of(root: str) -> Prompts:
+    return Prompts(Path(root))

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from _eval_support import KNOWLEDGE, REPO, LabelTriager, support_rows, write_jsonl
 from fakes import HashEmbeddings
-from langchain_core.messages import HumanMessage, SystemMessage
 
 from copilot.cli import main
 from copilot.config import Settings
@@ -109,26 +108,6 @@ def test_recording_sets_each_bound_a_margin_behind_the_measured_value(tmp_path: 
     assert bounds["n_errors"].max == 0 and bounds["latency_ms_p95"].max == 1050
     saved = load_gate(path)
     assert saved.sets["s"].thresholds == bounds and saved.recorded["values"]["s"]["pass_rate"] == 0.8333
-
-
-def test_the_extractive_baseline_answers_from_the_first_passage() -> None:
-    chat = ExtractiveChat()
-    user = (
-        "Channel: twitter (brief). At most 120 characters.\nMessage type: complaint, sentiment negative.\n"
-        '<passage id="kb-a">\nHub offline\nUnplug the hub for 30 seconds. Plug it back in. Wait two minutes.'
-        '\n</passage>\n<passage id="kb-b">\nOther\nSomething else.\n</passage>\n'
-        "<message>\nhub down\n</message>"
-    )
-    answer = json.loads(chat.answer([SystemMessage("Answer with JSON only"), HumanMessage(user)]))
-    assert answer["sources"] == ["kb-a"] and answer["reply"].startswith("Sorry about this")
-    assert "Unplug the hub for 30 seconds." in answer["reply"] and len(answer["reply"]) <= 120
-    plain = chat.answer([SystemMessage("REPLY: ... SOURCES: ..."), HumanMessage(user.replace("120", "400"))])
-    assert plain.startswith("REPLY: Sorry") and plain.endswith("SOURCES: kb-a")
-    none = json.loads(
-        chat.answer([SystemMessage("json"), HumanMessage("Message type: praise, sentiment positive.")])
-    )
-    assert none["sources"] == [] and none["reply"].startswith("Thanks for reaching out!")
-    assert chat.answer([HumanMessage(user)]) == chat.answer([HumanMessage(user)])  # deterministic
 
 
 def test_a_score_below_its_threshold_fails_the_gate(tmp_path: Path) -> None:
