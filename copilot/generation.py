@@ -117,3 +117,8 @@ def generate(chat: Any, messages: Sequence[BaseMessage], check: Check[T], retry:
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
+
+
+def model_name(chat: Any) -> str:
+    """A chat model's name for the draft record: its ``model_name`` or ``model``, else its class."""
+    return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)

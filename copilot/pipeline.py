@@ -1,35 +1,48 @@
-"""The one factory that wires concrete backends; the CLI, the UI and the evals all go through it."""
+"""The one factory that wires the stages; the CLI, the web app and the evaluations get their parts from it.
+
+Each stage's constructor takes the parts it uses (the drafter: chat model, retriever, triager, prompts,
+knowledge book, phrase book, gap log, tone examples). :class:`Pipeline` builds each part once, lazily, so a
+command that only triages never loads the chat model, and a test injects a fake for any backend.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from copilot.community.examples import ToneExamples
+from copilot.compose import PhraseBook, load_phrase_book
 from copilot.config import Settings
-from copilot.index import Index, IngestReport, ingest
+from copilot.draft import Drafter
+from copilot.gaps import GapLog
+from copilot.index import Index, IngestReport, Progress, ingest
+from copilot.knowledge_book import KnowledgeBook
+from copilot.prompts import Prompts, load_prompts
+from copilot.queue.store import ReviewQueue, open_queue
 from copilot.retrieve import Fusion, Retriever
+from copilot.types import TriageStage
 
 
 class Pipeline:
-    """Lazily built stages sharing one settings object; injected parts replace the defaults."""
+    """Lazily built parts sharing one settings object; injected parts replace the defaults."""
 
     def __init__(self, settings: Settings, *, chat: BaseChatModel | None = None,
-                 embedder: Embeddings | None = None, queue: Any = None, triager: Any = None) -> None:
+                 embedder: Embeddings | None = None, queue: ReviewQueue | None = None,
+                 triager: TriageStage | None = None) -> None:
         self.settings = settings
         settings.ensure_dirs()
-        self._chat = chat
-        self._embedder = embedder
-        self._queue = queue
-        self._triager = triager
+        self._given_chat = chat
+        self._given_embedder = embedder
+        self._given_queue = queue
+        self._given_triager = triager
 
     @cached_property
     def embedder(self) -> Embeddings:
-        if self._embedder is not None:
-            return self._embedder
+        if self._given_embedder is not None:
+            return self._given_embedder
         from copilot.models.factory import build_embedder
 
         return build_embedder(self.settings)
@@ -41,8 +54,8 @@ class Pipeline:
 
     @cached_property
     def chat(self) -> BaseChatModel:
-        if self._chat is not None:
-            return self._chat
+        if self._given_chat is not None:
+            return self._given_chat
         from copilot.models.factory import build_chat
 
         return build_chat(self.settings)
@@ -58,40 +71,54 @@ class Pipeline:
                          score_floor=self.settings.score_floor, fusion=fusion)
 
     @cached_property
-    def triager(self) -> Any:
-        if self._triager is not None:
-            return self._triager
+    def triager(self) -> TriageStage:
+        if self._given_triager is not None:
+            return self._given_triager
         from copilot.triage.triager import build_triager
 
         return build_triager(self.settings, self.embedder)
 
     @cached_property
-    def queue(self) -> Any:
-        if self._queue is not None:
-            return self._queue
-        from copilot.queue.store import open_queue
-
+    def queue(self) -> ReviewQueue:
+        if self._given_queue is not None:
+            return self._given_queue
         return open_queue(self.settings)
 
     @cached_property
-    def drafter(self) -> Any:
-        from copilot.draft import Drafter
-
-        return Drafter(self, tone_examples=self.tone_examples)
+    def prompts(self) -> Prompts:
+        return load_prompts(str(self.settings.prompts_dir) if self.settings.prompts_dir else None)
 
     @cached_property
-    def tone_examples(self) -> Any:
-        """Approved replies as tone examples for the drafter (``copilot.community.examples``)."""
-        from copilot.community.examples import build_tone_examples
+    def book(self) -> KnowledgeBook:
+        """The knowledge base's special entries (brand voice, crisis policy), reloaded when files change."""
+        return KnowledgeBook(self.settings.kb_dir)
 
-        return build_tone_examples(self)
+    @cached_property
+    def phrases(self) -> PhraseBook:
+        return load_phrase_book(str(self.settings.reply_phrases) if self.settings.reply_phrases else None)
 
-    def ingest(self, kb_dir: Path | None = None, progress: Any = None) -> IngestReport:
+    @cached_property
+    def gaps(self) -> GapLog:
+        """The knowledge-gap log the drafter writes and the Knowledge screen, proposals and report read."""
+        return GapLog(self.settings.data_dir)
+
+    @cached_property
+    def tone_examples(self) -> ToneExamples:
+        """Approved replies as tone examples for the drafter."""
+        return ToneExamples(self.index, self.embedder, self.queue)
+
+    @cached_property
+    def drafter(self) -> Drafter:
+        return Drafter(self.settings, chat=self.chat, retriever=self.retriever, triager=self.triager,
+                       prompts=self.prompts, book=self.book, phrases=self.phrases, gaps=self.gaps,
+                       tone_examples=self.tone_examples)
+
+    def ingest(self, kb_dir: Path | None = None, progress: Progress | None = None) -> IngestReport:
         """Build or update the index from the knowledge base."""
         return ingest(self.settings, self.index, kb_dir, progress=progress)
 
 
 def build_pipeline(settings: Settings, *, chat: BaseChatModel | None = None, embedder: Embeddings | None = None,
-                   queue: Any = None, triager: Any = None) -> Pipeline:
+                   queue: ReviewQueue | None = None, triager: TriageStage | None = None) -> Pipeline:
     """The pipeline for these settings, with optional injected backends (tests, evals, the UI)."""
     return Pipeline(settings, chat=chat, embedder=embedder, queue=queue, triager=triager)

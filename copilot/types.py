@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 EntryKind = Literal["faq", "fix", "workaround", "policy", "guideline", "announcement"]
 ENTRY_KINDS: tuple[str, ...] = ("faq", "fix", "workaround", "policy", "guideline", "announcement")
@@ -152,3 +153,11 @@ class Draft:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class TriageStage(Protocol):
+    """What the drafter, the CLI and the web app need of a triager (the trained one, or a test's fake)."""
+
+    def triage(self, inbound: Inbound) -> Triage: ...
+
+    def triage_batch(self, inbounds: Sequence[Inbound]) -> list[Triage]: ...

@@ -37,7 +37,7 @@ def approved_history(pipe) -> None:  # type: ignore[no-untyped-def]
 
 def test_approved_replies_of_the_same_kind_are_examples(tmp_path: Path, index_template: Path) -> None:
     pipe = make_pipeline(tmp_path, index_template)
-    examples = ToneExamples(pipe)
+    examples = ToneExamples(pipe.index, pipe.embedder, pipe.queue)
     message = Inbound(text="the lumio hub went offline and my lights don't respond", channel="twitter")
     assert examples.examples_for(message, COMPLAINT) == []  # empty history
     approved_history(pipe)

@@ -66,7 +66,7 @@ def test_valid_draft_is_grounded_and_pending(tmp_path: Path, kb: Path) -> None:
     system, user = chat.seen[0]
     assert "<passage id=\"kb-wifi\">" in user.content and "<message>" in user.content
     assert "Own the problem." in system.content  # the brand voice's "In short" section
-    item = pipe.drafter.submit(draft, by="copilot")
+    item = pipe.queue.submit(draft, by="copilot")
     assert pipe.queue.get(item.id).status == "pending"
 
 
@@ -122,7 +122,7 @@ def test_crisis_is_escalated_with_the_policy_holding_message(tmp_path: Path, kb:
     assert draft.text == ("@kim We're so sorry. Someone from our team will reach out to you personally now. "
                           "If you are in danger, call your local emergency number.")
     assert "crisis: self-harm" in draft.flags
-    item = pipe.drafter.submit(draft, by="copilot")
+    item = pipe.queue.submit(draft, by="copilot")
     assert pipe.queue.get(item.id).status == "escalated"
 
 
@@ -152,7 +152,7 @@ def test_a_possible_crisis_is_pending_with_the_holding_message_and_a_flag(tmp_pa
     assert draft.text.startswith("@kim We're so sorry. Someone from our team will reach out")
     assert draft.flags == ("possible crisis: abuse — a person decides (he gets angry and I'm scared)",
                            "why only possible: screened on its words (P 0.40): a person decides")
-    item = pipe.drafter.submit(draft, by="copilot")
+    item = pipe.queue.submit(draft, by="copilot")
     assert pipe.queue.get(item.id).status == "pending"
 
 

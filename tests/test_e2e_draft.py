@@ -33,7 +33,7 @@ def test_complaint_on_x_is_grounded_short_and_pending(pipeline) -> None:
     assert draft.text.startswith("@sam ") and len(draft.text) <= 280
     assert set(draft.cited_ids) <= set(draft.retrieved_ids) and draft.cited_ids
     assert tokens, "the draft streams"
-    item = pipeline.drafter.submit(draft, by="copilot")
+    item = pipeline.queue.submit(draft, by="copilot")
     assert pipeline.queue.get(item.id).status == "pending"
 
 

@@ -309,7 +309,7 @@ def _examples(args: argparse.Namespace) -> int:
 
     pipeline = pipeline_from(args)
     triage = Triage(kind=args.kind, sentiment="neutral", sentiment_score=0.0, priority=3, priority_score=50.0)
-    found = ToneExamples(pipeline).examples_for(Inbound(text=args.text, channel=_channel(args.channel)), triage)
+    found = ToneExamples(pipeline.index, pipeline.embedder, pipeline.queue).examples_for(Inbound(text=args.text, channel=_channel(args.channel)), triage)
     emit([e.to_dict() for e in found], args.json, lambda d: "\n".join(
         f"item {e['item_id']} ({e['channel']}, similarity {e['similarity']}): {e['text']}" for e in d)
         or "no approved reply of that kind is close enough")

@@ -58,7 +58,7 @@ def _queue(pipeline: Any, draft: Draft, by: str) -> Any:
     """Hold the draft for approval; a message skipped as spam is kept as a case with no reply (a Case)."""
     if draft.status == "skipped":
         return pipeline.queue.record_spam(draft, by=by)
-    return pipeline.drafter.submit(draft, by=by)
+    return pipeline.queue.submit(draft, by=by)
 
 
 def _draft_dict(draft: Draft, item: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ Knowledge gaps and FAQ proposals (``proposals``; applying in ``apply``)
         (``copilot queue approve``), once each.
 
 Tone examples (``examples``)
-    ``ToneExamples(pipeline).examples_for(inbound, triage)``; ``pipeline.tone_examples`` is handed to the
+    ``ToneExamples(index, embedder, queue).examples_for(inbound, triage)``; ``pipeline.tone_examples`` is handed to the
         drafter, which puts one short approved reply of the same kind in its prompt.
 
 Insights report (``report``)

@@ -9,7 +9,6 @@ knowledge gaps) comes from ``data/demo_corpus.yaml``.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from copilot.community.promoters import scan_promoters
-from copilot.community.proposals import GAP_LOG
 from copilot.community.registry import Registry
 from copilot.community.starters import STARTER_TRIAGE
 from copilot.errors import UserError
@@ -143,9 +141,10 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
     for plan in plans:
         outcomes[plan.outcome] = outcomes.get(plan.outcome, 0) + 1
         if plan.gap:
-            gaps.append({"time": plan.drafted.isoformat(), "text": plan.draft.inbound.text,
+            gaps.append({"at": plan.drafted, "text": plan.draft.inbound.text,
                          "channel": plan.draft.channel, "kind": "question", "best_id": None, "best_score": 0.2})
-    _append_gaps(pipeline.settings.data_dir / GAP_LOG, gaps)
+    for record in sorted(gaps, key=lambda r: r["at"]):
+        pipeline.gaps.record(record.pop("text"), **record)
     n_cases = sum(1 for p in plans if p.draft.kind == "reply")
     return DemoReport(
         cases=n_cases, items=len(plans), outcomes=outcomes,
@@ -178,13 +177,6 @@ def _run(queue: Any, plan: _Plan, channel: SimulatedChannel) -> None:
 
 def _item_id_for(queue: Any, plan: _Plan) -> int:
     return queue.find_item(kind="outreach", author=plan.draft.inbound.author, drafted_at=plan.drafted).id
-
-
-def _append_gaps(path: Path, records: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        for record in sorted(records, key=lambda r: r["time"]):
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 class _World:

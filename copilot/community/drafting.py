@@ -14,6 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from rapidfuzz import fuzz
 
 from copilot.generation import generate
+from copilot.generation import model_name as chat_model_name
 from copilot.guardrails import FORBIDDEN, PROMISE_WORDS, fit_length, leaked_prompt, sentences
 from copilot.models.embeddings import as_matrix
 from copilot.pii import find_pii
@@ -204,11 +205,8 @@ def prompts_for(pipeline: Pipeline) -> Prompts:
 
 
 def model_name(pipeline: Pipeline) -> str:
-    """A short name of the chat model for the draft record (without loading a model that is not loaded)."""
-    chat = pipeline._chat or pipeline.__dict__.get("chat")
-    if chat is None:
-        return pipeline.settings.chat_backend
-    return str(getattr(chat, "model_name", None) or getattr(chat, "model", None) or type(chat).__name__)
+    """A short name of the chat model for the draft record."""
+    return chat_model_name(pipeline.chat)
 
 
 def max_tokens_for(pipeline: Pipeline, limit: int) -> int:

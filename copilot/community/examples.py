@@ -8,12 +8,12 @@ one short excerpt in the prompt, marked as a tone example, so the copilot sounds
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ProviderError
 from copilot.guardrails import fit_length, strip_handle
@@ -22,7 +22,8 @@ from copilot.pii import redact
 from copilot.types import Inbound, Triage
 
 if TYPE_CHECKING:
-    from copilot.pipeline import Pipeline
+    from copilot.index import Index
+    from copilot.queue.store import ReviewQueue
 
 COLLECTION = "tone-examples"
 EXAMPLE_CHARS = 220
@@ -48,8 +49,10 @@ class ToneExample:
 class ToneExamples:
     """Approved replies as retrievable tone examples (the drafter's optional ``tone_examples`` provider)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(self, index: Index, embedder: Embeddings, queue: ReviewQueue) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.queue = queue
         self._collection: Any = None
         self._state: tuple[int, Any] | None = None
         self._lock = threading.Lock()
@@ -57,17 +60,11 @@ class ToneExamples:
     @property
     def collection(self) -> Any:
         if self._collection is None:
-            index = self.pipeline.index
-            suffix = hashlib.sha1(index.embedder_name.encode()).hexdigest()[:8]
-            try:
-                self._collection = index._client.get_or_create_collection(
-                    f"{COLLECTION}-{suffix}", metadata={"hnsw:space": "cosine"}, embedding_function=None)
-            except Exception as exc:  # chromadb raises plain exceptions
-                raise ProviderError(f"Chroma failed to open the tone examples: {exc}") from exc
+            self._collection = self.index.side_collection(COLLECTION)
         return self._collection
 
     def _approved_state(self) -> tuple[int, Any]:
-        count, latest = self.pipeline.queue.approved_summary("reply")
+        count, latest = self.queue.approved_summary("reply")
         return count, latest
 
     def sync(self) -> int:
@@ -81,7 +78,7 @@ class ToneExamples:
             return added
 
     def _sync(self) -> int:
-        rows = self.pipeline.queue.approved_items("reply")
+        rows = self.queue.approved_items("reply")
         known = set(self.collection.get(include=[])["ids"]) if self.collection.count() else set()
         todo = []
         for row in rows:
@@ -94,7 +91,7 @@ class ToneExamples:
         if not todo:
             return 0
         documents = [redact(row.inbound_text) for row, _, _ in todo]
-        vectors = as_matrix(self.pipeline.embedder, documents)
+        vectors = as_matrix(self.embedder, documents)
         try:
             self.collection.upsert(
                 ids=[str(row.id) for row, _, _ in todo], embeddings=vectors, documents=documents,
@@ -109,7 +106,7 @@ class ToneExamples:
         self.sync()
         if not self._state or not self._state[0] or self.collection.count() == 0:
             return []
-        vector = as_matrix(self.pipeline.embedder, [redact(inbound.text)])[0]
+        vector = as_matrix(self.embedder, [redact(inbound.text)])[0]
         try:
             found = self.collection.query(query_embeddings=[np.asarray(vector).tolist()],
                                           n_results=min(CANDIDATES, self.collection.count()),
@@ -132,8 +129,3 @@ class ToneExamples:
         """One short excerpt of the best example, for the draft prompt; None if there is none."""
         examples = self.examples_for(inbound, triage, n=1)
         return fit_length(examples[0].text, EXAMPLE_CHARS) if examples else None
-
-
-def build_tone_examples(pipeline: Pipeline) -> ToneExamples:
-    """The tone-example provider for a pipeline."""
-    return ToneExamples(pipeline)

@@ -12,12 +12,10 @@ validated with the knowledge loader, written under ``knowledge/<kind folder>/`` 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -47,6 +45,7 @@ from copilot.community.drafting import (
 )
 from copilot.community.inputs import load_entries, now_utc
 from copilot.errors import UserError
+from copilot.gaps import GapLog
 from copilot.guardrails import fit_length, sentences, strip_handle
 from copilot.models.embeddings import as_matrix
 from copilot.pii import redact
@@ -58,9 +57,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PLACEHOLDER", "Applied", "ApplyReport", "GapCluster", "GapQuestion", "ProposalRun", "apply_proposals",
            "approve_proposal", "cluster_gaps", "collect_gaps", "draft_proposals", "generate_proposals",
-           "read_gap_log", "resolved_with_fix", "validate_entry_text"]
+           "logged_gaps", "resolved_with_fix", "validate_entry_text"]
 
-GAP_LOG = "knowledge_gaps.jsonl"
 PROPOSAL_FIELDS = ("title", "question", "answer")
 CLUSTER_DISTANCE = 0.5
 MIN_EDIT_FOR_FIX = 25
@@ -135,30 +133,11 @@ class ProposalRun:
 # Collecting ---------------------------------------------------------------------------------------
 
 
-def read_gap_log(path: Path, since: datetime | None = None) -> tuple[list[GapQuestion], list[str]]:
-    """Questions from the gap log; malformed lines are reported as warnings (the file is never changed)."""
-    questions: list[GapQuestion] = []
-    warnings: list[str] = []
-    if not path.is_file():
-        return questions, warnings
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            text = str(record["text"]).strip()
-            at = datetime.fromisoformat(record["time"]) if record.get("time") else None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            warnings.append(f"{path.name}:{number}: skipped a malformed line ({type(exc).__name__})")
-            continue
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=dt.UTC)
-        if not text or (since is not None and at is not None and at < since):
-            continue
-        questions.append(GapQuestion(redact(text), "gap", f"{path.name}:{number}", at,
-                                     channel=str(record.get("channel") or ""),
-                                     best_id=str(record["best_id"]) if record.get("best_id") else None))
-    return questions, warnings
+def logged_gaps(log: GapLog, since: datetime | None = None,
+                until: datetime | None = None) -> tuple[list[GapQuestion], list[str]]:
+    """Questions from the gap log (:mod:`copilot.gaps`), with its warnings about lines it could not use."""
+    records, warnings = log.read(since, until)
+    return [GapQuestion(r.text, "gap", r.where, r.at, channel=r.channel, best_id=r.best_id) for r in records], warnings
 
 
 def added_sentences(original: str, final: str) -> list[str]:
@@ -186,7 +165,7 @@ def resolved_with_fix(queue: Any, since: datetime | None = None) -> list[GapQues
 
 def collect_gaps(pipeline: Pipeline, since: datetime | None = None) -> tuple[list[GapQuestion], list[str]]:
     """Every gap question from the log and from resolved cases, with warnings about the log."""
-    logged, warnings = read_gap_log(pipeline.settings.data_dir / GAP_LOG, since)
+    logged, warnings = logged_gaps(pipeline.gaps, since)
     return logged + resolved_with_fix(pipeline.queue, since), warnings
 
 

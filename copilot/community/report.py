@@ -268,10 +268,9 @@ def _promoters(members: Sequence[Promoter], detected: Sequence[str], items: Sequ
 
 
 def _gaps(pipeline: Pipeline, since: datetime, until: datetime, items: Sequence[Any], applied: int) -> dict[str, Any]:
-    from copilot.community.proposals import GAP_LOG, read_gap_log
+    from copilot.community.proposals import logged_gaps
 
-    logged, warnings = read_gap_log(pipeline.settings.data_dir / GAP_LOG, since)
-    logged = [q for q in logged if q.at is None or q.at < until]
+    logged, warnings = logged_gaps(pipeline.gaps, since, until)
     flagged = sum(1 for r in items if r.kind == "reply" and (r.draft or {}).get("knowledge_gap"))
     proposals = [r for r in items if r.kind == "faq_proposal"]
     recent = list(dict.fromkeys(q.text for q in sorted(logged, key=lambda q: q.at or since, reverse=True)))

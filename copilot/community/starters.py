@@ -37,7 +37,8 @@ from copilot.community.drafting import (
 )
 from copilot.community.events import Event, load_events, upcoming
 from copilot.community.inputs import load_entries, now_utc, recent_texts
-from copilot.draft import KnowledgeBook, plain
+from copilot.knowledge_book import KnowledgeBook
+from copilot.passages import plain
 from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences
 from copilot.models.embeddings import as_matrix
