@@ -12,9 +12,9 @@ from _ui_support import AGENT, COMPLAINT, CRISIS, KB, REVIEWER, REWRITE, UiWorld
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
 from copilot.queue.store import requires_individual_decision
 from copilot.types import Triage
+from copilot.ui import access, render
 from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
-from copilot.ui import render
 from copilot.ui.auth import MAX_FAILURES, LoginGuard, ensure_admin, initial_password_pending, password_file
 
 
@@ -39,9 +39,9 @@ def submitted(world: UiWorld, text: str = COMPLAINT, *, edit: str | None = None,
 
 
 def test_account_lists_the_screens_of_each_role(world: UiWorld) -> None:
-    agent = h.account(world.pipeline, AGENT)
-    reviewer = h.account(world.pipeline, REVIEWER)
-    admin = h.account(world.pipeline, "admin")
+    agent = access.account(world.pipeline, AGENT)
+    reviewer = access.account(world.pipeline, REVIEWER)
+    admin = access.account(world.pipeline, "admin")
     assert agent.role == "agent" and "review" not in agent.screens and "users" not in agent.screens
     assert {"inbox", "reply", "knowledge", "insights"} <= set(agent.screens)
     assert "review" in reviewer.screens and "users" not in reviewer.screens
@@ -378,7 +378,7 @@ def test_changing_the_first_run_password_forgets_it(fresh: UiWorld) -> None:
     assert fresh.pipeline.queue.verify_password("admin", "new-admin-pass") == "admin"
     assert fresh.pipeline.queue.verify_password("admin", fresh.admin.password) is None
     assert not password_file(settings).exists() and not initial_password_pending(settings, "admin")
-    assert not h.account(fresh.pipeline, "admin").must_change_password
+    assert not access.account(fresh.pipeline, "admin").must_change_password
 
 
 def test_only_admins_manage_users(fresh: UiWorld) -> None:
@@ -420,7 +420,7 @@ def test_customer_text_is_escaped_in_the_page(world: UiWorld) -> None:
 
 def test_the_app_builds_and_hides_unexpected_errors(world: UiWorld) -> None:
     from copilot.ui.app import build_app
-    from copilot.ui.common import message_of
+    from copilot.ui.callbacks import message_of
 
     demo = build_app(world.pipeline)
     assert demo.title == "Reply copilot"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.errors import UserError
 from copilot.queue.records import ReviewItem
-from copilot.ui.handlers import require
+from copilot.ui.access import require
 
 if TYPE_CHECKING:
     from copilot.community.registry import Promoter

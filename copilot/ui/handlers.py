@@ -1,9 +1,9 @@
 """What each screen of the web app does, as plain functions: ``(pipeline, user, inputs) -> plain data``.
 
-The Gradio layer (``copilot.ui.app``) only maps these to components. Every handler checks the acting
-user's role here, on the server, and the queue checks it again for every change, so a hidden button is
-never the only thing between an agent and an approval. Errors are :class:`CopilotError` subclasses with a
-one-line message the page can show as it is.
+The Gradio layer (``copilot.ui.screens``) only maps these to components. Every handler checks the acting
+user's role (``copilot.ui.access``) on the server, and the queue checks it again for every change, so a
+hidden button is never the only thing between an agent and an approval. Errors are :class:`CopilotError`
+subclasses with a one-line message the page can show as it is.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from copilot.errors import PermissionDenied, UserError
 from copilot.queue.publish import build_publisher
 from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, ReviewItem, User
 from copilot.types import Draft, Entry, Inbound, Passage
-from copilot.ui.auth import forget_initial_password, initial_password_pending
+from copilot.ui.access import require, role_of
+from copilot.ui.auth import forget_initial_password
 from copilot.ui.views import (
-    Account,
     CaseView,
     DiffPart,
     DraftResult,
@@ -42,56 +42,12 @@ if TYPE_CHECKING:
 TokenCallback = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
-ALL = frozenset({"agent", "reviewer", "admin"})
-LEADS = frozenset({"reviewer", "admin"})
-# The screens of the app and who may use them; the queue's own PERMISSIONS guard every change as well.
-SCREENS: dict[str, frozenset[str]] = {
-    "inbox": ALL,
-    "reply": ALL,
-    "review": LEADS,
-    "community": ALL,
-    "knowledge": ALL,
-    "reindex": LEADS,
-    "insights": ALL,
-    "users": frozenset({"admin"}),
-}
 REWRITE_ACTIONS = ("shorter", "warmer", "formal", "translate")
 REVIEW_FILTERS = ("pending,escalated", "approved", "rejected", "posted", "failed", "all")
 # The inbox: ordinary cases (the default), only the messages set aside as spam, or both.
 INBOX_FILTERS = ("cases", "spam", "all")
 LEVEL_ORDER = {"crisis": 0, "possible": 1}
 EXCERPT_CHARS = 320
-
-
-# Who is acting ---------------------------------------------------------------------------------------
-
-
-def role_of(pipeline: Pipeline, user: str | None) -> str:
-    """The role of a logged-in user; PermissionDenied for nobody or an unknown name."""
-    if not user:
-        raise PermissionDenied("log in first")
-    role = pipeline.queue.role_of(user)
-    if role is None:
-        raise PermissionDenied(f"unknown user {user!r}: ask an admin to add you")
-    return str(role)
-
-
-def require(pipeline: Pipeline, user: str | None, screen: str) -> str:
-    """The user's role if it may use ``screen``, else PermissionDenied naming who may."""
-    role = role_of(pipeline, user)
-    if role not in SCREENS[screen]:
-        allowed = " or ".join(sorted(SCREENS[screen]))
-        article = "an" if role[0] in "aeiou" else "a"
-        raise PermissionDenied(f"{user} is {article} {role}; {screen} is for {allowed}")
-    return role
-
-
-def account(pipeline: Pipeline, user: str | None) -> Account:
-    """The logged-in user's name, role, the screens they may open, and whether to change their password."""
-    role = role_of(pipeline, user)
-    assert user is not None
-    screens = tuple(name for name, roles in SCREENS.items() if role in roles)
-    return Account(user, role, screens, initial_password_pending(pipeline.settings, user))
 
 
 # Reply: triage, draft, rewrite, submit --------------------------------------------------------------------
@@ -422,8 +378,14 @@ def knowledge_gaps(pipeline: Pipeline, user: str | None, *, limit: int = 50) -> 
         seen["best_id"], seen["best_score"] = record.get("best_id"), record.get("best_score")
     gaps = [Gap(**g) for g in grouped.values()]
     gaps.sort(key=lambda g: g.last_seen, reverse=True)
-    gaps.sort(key=lambda g: g.count, reverse=True)  # stable: most asked first, then most recent
+    gaps.sort(key=gap_rank)  # stable: of equal rank, the most recent first
     return gaps[:limit]
+
+
+def gap_rank(gap: Gap) -> tuple[int, float]:
+    """Most asked first; of equally asked ones the worst covered first (the lowest score of the closest
+    entry, and no entry at all before any): the top of the list is what the knowledge base most needs."""
+    return -gap.count, -1.0 if gap.best_score is None else float(gap.best_score)
 
 
 def faq_proposals(pipeline: Pipeline, user: str | None) -> list[ReviewItem]:

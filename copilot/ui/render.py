@@ -12,7 +12,17 @@ from typing import Any
 from copilot.index import IngestReport
 from copilot.queue.records import AuditEvent, PublishReport, ReviewItem, User
 from copilot.types import Draft, Entry, Passage, Triage
-from copilot.ui.views import Account, DiffPart, Gap, InboxRow, ReviewDetail, Source, seconds_since, triage_of
+from copilot.ui.views import (
+    Account,
+    DiffPart,
+    Gap,
+    InboxRow,
+    ReviewDetail,
+    Source,
+    Step,
+    seconds_since,
+    triage_of,
+)
 
 INBOX_HEADERS = ["", "case", "prio", "status", "channel", "author", "message", "waiting", "owner"]
 REVIEW_HEADERS = ["", "item", "kind", "status", "prio", "channel", "author", "draft", "waiting", "by", "ver"]
@@ -357,6 +367,18 @@ def drafted_md(what: str, items: Sequence[ReviewItem], notes: Sequence[str]) -> 
     return head + (f"<ul>{extra}</ul>" if extra else "")
 
 
+def first_steps_html(steps: Sequence[Step]) -> str:
+    """The admin's set-up checklist: what is done, and how to do the rest."""
+    left = sum(not s.done for s in steps)
+    head = ("<b>Set-up: all done.</b>" if not left
+            else f"<b>First steps for this install</b> ({left} of {len(steps)} left)")
+    rows = "".join(
+        f'<li class="step {"done" if s.done else "todo"}" data-step="{esc(s.key)}">'
+        f'{"✓" if s.done else "☐"} {esc(s.title)}{"" if s.done else f" · <i>{esc(s.how)}</i>"}</li>'
+        for s in steps)
+    return f'<div class="first-steps" id="first-steps-list">{head}<ul>{rows}</ul></div>'
+
+
 def user_rows(users: Iterable[User]) -> list[list[Any]]:
     return [[u.name, u.role, "yes" if u.has_password else "no (no password)",
              u.created_at.strftime("%Y-%m-%d %H:%M") if u.created_at else "-"] for u in users]
@@ -391,4 +413,26 @@ blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px
 .charts { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 12px; }
 .charts img.chart { width: calc(50% - 6px); min-width: 420px; border: 1px solid #e5e7eb; border-radius: 8px; }
 .metric .value { font-size: 1.5em; font-weight: 700; } .metric .label { color: #6b7280; font-size: 0.85em; }
+.first-steps { border: 1px solid #bfdbfe; background: #eff6ff; border-radius: 8px; padding: 8px 12px; }
+.first-steps ul { margin: 4px 0 0 0; padding-left: 4px; list-style: none; }
+.first-steps li.done { color: #166534; } .first-steps li.todo i { color: #374151; }
+/* Toasts: at the bottom right, never over the header (its Log out button); only the newest message of a
+   kind is shown (Gradio groups them), and the page closes them on the next success (TOAST_JS). */
+.toast-wrap { top: auto !important; bottom: var(--size-4); }
+.toast-messages > :not(:last-child), .toast-count { display: none !important; }
+"""
+
+# Run once when the page loads: a success message appearing in the page closes the warning toasts, so a
+# warning never outlives the action that fixed it.
+TOAST_JS = """
+() => {
+  const close = () => document.querySelectorAll(
+      '.toast-body.warning [data-testid="toast-close"], .toast-body.error [data-testid="toast-close"]'
+  ).forEach((button) => button.click());
+  const isSuccess = (node) => node.nodeType === 1
+      && (node.matches('.copilot-ok') || node.querySelector('.copilot-ok') !== null);
+  new MutationObserver((changes) => {
+    if (changes.some((change) => [...change.addedNodes].some(isSuccess))) close();
+  }).observe(document.body, {childList: true, subtree: true});
+}
 """

@@ -123,3 +123,13 @@ def seconds_since(when: datetime | None, now: datetime) -> float:
     if when.tzinfo is None:  # SQLite hands back naive UTC datetimes
         now = now.replace(tzinfo=None)
     return max(0.0, (now - when).total_seconds())
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do when setting up the app, whether it is done, and where in the app to do it."""
+
+    key: str
+    title: str
+    done: bool
+    how: str

@@ -1,4 +1,8 @@
-"""What every Gradio callback of the app shares: the acting user, errors turned into messages, streaming."""
+"""What every Gradio callback of the app shares: the pipeline and warm-up it runs against (``Context``), the
+acting user, errors turned into messages (in the page and as a short toast), and streaming.
+
+Callbacks return dicts keyed by component: whatever a dict leaves out stays as it is on the page.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,41 @@ import queue as queue_mod
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import gradio as gr
 
 from copilot.errors import CopilotError, PermissionDenied
 from copilot.ui import render as r
 
+if TYPE_CHECKING:
+    from copilot.pipeline import Pipeline
+    from copilot.ui.warmup import Warmup
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SKIP = gr.skip
+Updates = dict[Any, Any]
+# Seconds a warning toast stays. Short: the same message stays in the page, beside what failed.
+TOAST_S = 6.0
 _DONE = object()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the screens' callbacks run against: the pipeline, and the warm-up loading its heavy parts."""
+
+    pipeline: Pipeline
+    warmup: Warmup | None = None
+
+    def wait_for(self, steps: tuple[str, ...]) -> Iterator[str]:
+        """Yield progress messages while the warm-up steps that a callback needs are still running."""
+        if self.warmup is None:
+            return
+        while pending := self.warmup.pending(steps):
+            yield "Getting ready: " + ", ".join(pending) + "…"
+            self.warmup.wait_all(steps, timeout=0.5)
+        self.warmup.wait_all(steps)  # raises the error of a failed step
 
 
 def message_of(exc: BaseException) -> str:
@@ -35,20 +63,19 @@ def username(request: gr.Request | None) -> str:
     return str(name)
 
 
-def call(request: gr.Request | None, n: int, status: int, fn: Callable[[str], Any]) -> Any:
-    """Run ``fn(user)``; on an error leave every output as it is except ``status``, which shows the error."""
+def guarded(request: gr.Request | None, status: Any, fn: Callable[[str], Updates]) -> Updates:
+    """Run ``fn(user)``; on an error change nothing but ``status``, which shows the error."""
     try:
         return fn(username(request))
     except Exception as exc:  # noqa: BLE001 - the UI's boundary: every error becomes a message
-        return failure(exc, n, status)
+        return failure(exc, status)
 
 
-def failure(exc: BaseException, n: int, status: int) -> Any:
+def failure(exc: BaseException, status: Any) -> Updates:
+    """The update that shows an error in ``status`` (and briefly as a toast), leaving the rest as it is."""
     message = message_of(exc)
-    gr.Warning(message)
-    out: list[Any] = [SKIP()] * n
-    out[status] = r.error_md(message)
-    return tuple(out) if n > 1 else out[0]
+    gr.Warning(message, duration=TOAST_S)
+    return {status: r.error_md(message)}
 
 
 def streamed(work: Callable[[Callable[[str], None]], T], every_s: float = 0.08) -> Iterator[tuple[str, T | None]]:
