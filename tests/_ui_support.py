@@ -69,19 +69,23 @@ class UiWorld:
         return self.pipeline.triager  # type: ignore[return-value]
 
 
-def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0, kb: Path = KB) -> UiWorld:
+def make_world(data_dir: Path, *, replies: list[str] | None = None, demo_cases: int = 0, kb: Path = KB,
+               indexed: bool = True, team: bool = True) -> UiWorld:
     """A pipeline over the sample knowledge base (indexed) with a first-run admin, an agent and a reviewer;
-    with ``demo_cases``, a month of simulated history (the community demo) first."""
+    with ``demo_cases``, a month of simulated history (the community demo) first. ``indexed=False`` and
+    ``team=False`` leave it as a new install is: nothing indexed, the first-run admin alone."""
     settings = load_settings(data_dir=data_dir, kb_dir=kb)
     chat = FakeChat(replies=replies or [REPLY])
     pipeline = build_pipeline(settings, chat=chat, embedder=HashEmbeddings(), triager=RuleTriager())
-    pipeline.ingest()
+    if indexed:
+        pipeline.ingest()
     if demo_cases:
         from copilot.community.demo import seed_demo
 
         seed_demo(pipeline, cases=demo_cases, days=30)  # only into a queue without users
     admin = ensure_admin(pipeline.queue, settings)
     assert admin is not None
-    pipeline.queue.add_user(AGENT, "agent", password=AGENT_PW, by=admin.name)
-    pipeline.queue.add_user(REVIEWER, "reviewer", password=REVIEWER_PW, by=admin.name)
+    if team:
+        pipeline.queue.add_user(AGENT, "agent", password=AGENT_PW, by=admin.name)
+        pipeline.queue.add_user(REVIEWER, "reviewer", password=REVIEWER_PW, by=admin.name)
     return UiWorld(pipeline, chat, admin)

@@ -8,6 +8,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 PALETTE = {"complaint": "#d1495b", "question": "#00798c", "praise": "#66a182", "feedback": "#edae49",
            "conversation": "#8d96a3", "crisis": "#2e4057", "spam": "#cccccc"}
@@ -17,9 +18,14 @@ DPI = 110
 
 
 def render_charts(data: dict[str, Any]) -> dict[str, bytes]:
+    """Every chart of a report's data, by name, as PNG."""
+    return {name: _png(figure) for name, figure in build_figures(data).items()}
+
+
+def build_figures(data: dict[str, Any]) -> dict[str, Figure]:
     """Every chart of a report's data, by name."""
-    return {"volume": _png(_volume(data["volume"])), "sentiment": _png(_sentiment(data["sentiment"])),
-            "response": _png(_response(data["response"])), "acceptance": _png(_acceptance(data["acceptance"]))}
+    return {"volume": _volume(data["volume"]), "sentiment": _sentiment(data["sentiment"]),
+            "response": _response(data["response"]), "acceptance": _acceptance(data["acceptance"])}
 
 
 def _png(figure: Figure) -> bytes:
@@ -35,6 +41,12 @@ def _figure(title: str) -> tuple[Figure, Any]:
     axes.set_title(title, loc="left", fontsize=11)
     axes.spines[["top", "right"]].set_visible(False)
     return figure, axes
+
+
+def _counts(axes: Any, label: str = "cases") -> None:
+    """A count axis: whole numbers only (a few cases would otherwise get ticks at 0.5, 1.5, ...)."""
+    axes.set_ylabel(label)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _empty(axes: Any) -> None:
@@ -59,7 +71,7 @@ def _volume(volume: dict[str, Any]) -> Figure:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     for x, total in enumerate(bottom):
         axes.annotate(str(total), (x, total), ha="center", va="bottom", fontsize=8)
-    axes.set_ylabel("cases")
+    _counts(axes)
     axes.legend(fontsize=8, frameon=False, ncols=min(4, len(kinds)))
     return figure
 
@@ -76,7 +88,7 @@ def _sentiment(sentiment: dict[str, Any]) -> Figure:
              label="neutral")
     axes.bar(days, [d["positive"] for d in daily], bottom=[d["negative"] + d["neutral"] for d in daily],
              color="#66a182", label="positive")
-    axes.set_ylabel("cases")
+    _counts(axes)
     line = axes.twinx()
     points = [(x, d["mean"]) for x, d in enumerate(daily) if d["mean"] is not None]
     line.plot([p[0] for p in points], [p[1] for p in points], color="#2e4057", marker="o", markersize=3,
@@ -103,7 +115,7 @@ def _response(response: dict[str, Any]) -> Figure:
     for x, n in enumerate(counts):
         if n:
             axes.annotate(str(n), (x, n), ha="center", va="bottom", fontsize=8)
-    axes.set_ylabel("cases")
+    _counts(axes)
     median = response["first_response_minutes_median"]
     axes.text(0.99, 0.95, f"median {median:.0f} min", transform=axes.transAxes, ha="right", va="top", fontsize=9)
     return figure

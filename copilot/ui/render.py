@@ -417,22 +417,26 @@ blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px
 .first-steps ul { margin: 4px 0 0 0; padding-left: 4px; list-style: none; }
 .first-steps li.done { color: #166534; } .first-steps li.todo i { color: #374151; }
 /* Toasts: at the bottom right, never over the header (its Log out button); only the newest message of a
-   kind is shown (Gradio groups them), and the page closes them on the next success (TOAST_JS). */
+   kind is shown (Gradio groups them), and the page closes them once their error is gone (TOAST_JS). */
 .toast-wrap { top: auto !important; bottom: var(--size-4); }
 .toast-messages > :not(:last-child), .toast-count { display: none !important; }
 """
 
-# Run once when the page loads: a success message appearing in the page closes the warning toasts, so a
-# warning never outlives the action that fixed it.
+# Run once when the page loads. A warning toast repeats an error the page shows beside what failed; once
+# the page no longer shows it (the next success, or the status cleared as work goes on) the toast goes too.
 TOAST_JS = """
 () => {
+  const ERROR = '.copilot-error[role="alert"]';  // error_md: what failed, beside it
+  const has = (nodes, selector) => [...nodes].some((node) => node.nodeType === 1
+      && (node.matches(selector) || node.querySelector(selector) !== null));
   const close = () => document.querySelectorAll(
       '.toast-body.warning [data-testid="toast-close"], .toast-body.error [data-testid="toast-close"]'
   ).forEach((button) => button.click());
-  const isSuccess = (node) => node.nodeType === 1
-      && (node.matches('.copilot-ok') || node.querySelector('.copilot-ok') !== null);
   new MutationObserver((changes) => {
-    if (changes.some((change) => [...change.addedNodes].some(isSuccess))) close();
+    const added = (selector) => changes.some((change) => has(change.addedNodes, selector));
+    const removed = (selector) => changes.some((change) => has(change.removedNodes, selector));
+    if (added(ERROR)) return;  // a new error: its own toast stays
+    if (added('.copilot-ok') || removed(ERROR)) close();
   }).observe(document.body, {childList: true, subtree: true});
 }
 """
