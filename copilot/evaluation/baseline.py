@@ -23,9 +23,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from copilot.passages import fix_summary
 from copilot.errors import ProviderError
 from copilot.guardrails import fit_length
+from copilot.passages import fix_summary
 from copilot.prompts import Prompts, load_prompts
 from copilot.types import Passage
 
