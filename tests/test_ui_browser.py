@@ -437,3 +437,112 @@ def test_the_screens_with_a_month_of_history(demo_app: tuple[str, UiWorld], brow
         s.shot("22-demo-insights")
     finally:
         s.close()
+
+
+# Toasts, the live diff, the admin's first steps ------------------------------------------------------------
+
+
+def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def test_warnings_do_not_pile_up_leave_log_out_free_and_go_on_success(app: tuple[str, UiWorld], session: Any) -> None:
+    s = session()
+    page = s.login(AGENT, AGENT_PW)
+    s.tab("Reply")
+    toasts = page.locator('[data-testid="toast-body"]')
+    shown = page.locator('[data-testid="toast-text"]:visible')
+    page.locator("#draft-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("paste the customer's message first")
+    page.locator("#submit-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("draft a reply first")
+    page.locator("#draft-btn").click()
+    expect(page.locator("#reply-msg")).to_contain_text("paste the customer's message first")
+    expect(shown).to_have_count(1)  # the newest only, never a stack
+    expect(shown).to_contain_text("paste the customer's message first")
+    s.shot("15-one-warning")
+    logout = page.locator("#logout")
+    assert not _overlaps(toasts.first.bounding_box(), logout.bounding_box())
+    logout.click(trial=True, timeout=2_000)  # nothing covers it: Playwright checks what would get the click
+
+    page.locator("#message textarea").fill(COMPLAINT)
+    page.locator("#draft-btn").click()
+    expect(page.locator("#draft-status")).to_contain_text("confidence")
+    # Gone at once, well before the toast's own 6 s.
+    expect(toasts).to_have_count(0, timeout=2_000)
+
+
+def test_the_changes_from_the_draft_follow_the_reviewers_typing(app: tuple[str, UiWorld], session: Any) -> None:
+    from copilot.ui import handlers as h
+
+    _url, world = app
+    result = h.draft_reply(world.pipeline, AGENT, COMPLAINT, "email", "@typing")
+    item = h.submit_reply(world.pipeline, AGENT, result.draft, result.draft.text)
+    s = session()
+    page = s.login(REVIEWER, REVIEWER_PW)
+    pick(page, "#item-pick", re.compile(rf"^#{item.id} "))
+    expect(page.locator("#item-head")).to_contain_text(f"Item #{item.id}")
+    expect(page.locator("#item-diff")).to_contain_text("Not edited")
+    text = page.locator("#item-text textarea")
+    text.press_sequentially(" Thanks for bearing with us.", delay=10)
+    expect(page.locator("#item-diff ins")).to_contain_text("bearing with us.")
+    text.fill(item.text)
+    expect(page.locator("#item-diff")).to_contain_text("Not edited")
+    assert world.pipeline.queue.get(item.id).version == item.version  # nothing was saved
+
+
+@pytest.fixture(scope="module")
+def new_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+    """An app as it first starts: the first-run admin alone, nothing indexed."""
+    from copilot.ui.app import launch
+
+    world = make_world(tmp_path_factory.mktemp("ui-new"), indexed=False, team=False)
+    port = free_port()
+    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}", world
+    finally:
+        demo.close()
+
+
+def test_an_admin_on_a_new_install_is_shown_the_first_steps_and_they_tick(
+        new_install: tuple[str, UiWorld], browser: Any) -> None:
+    url, world = new_install
+    s = Session(browser, url)
+    try:
+        page = s.login("admin", world.admin.password)
+        steps = page.locator("#first-steps")
+        expect(steps).to_contain_text("3 of 3 left")
+        for step in ("password", "users", "index"):
+            expect(steps.locator(f'[data-step="{step}"]')).to_have_class(re.compile(r"\btodo\b"))
+        expect(steps).to_contain_text("Change the first-run password")
+        s.shot("16-first-steps")
+
+        s.tab("Account")
+        page.locator("#user-name textarea").fill(AGENT)
+        page.locator("#user-password input").fill(AGENT_PW)
+        page.locator("#user-add").click()
+        expect(page.locator("#users-msg")).to_contain_text(f"Added {AGENT}")
+        expect(steps.locator('[data-step="users"]')).to_have_class(re.compile(r"\bdone\b"))
+        expect(steps).to_contain_text("2 of 3 left")
+
+        s.tab("Knowledge")
+        page.locator("#kb-reindex").click()
+        expect(page.locator("#kb-reindex-msg")).to_contain_text("Indexed")
+        expect(steps.locator('[data-step="index"]')).to_have_class(re.compile(r"\bdone\b"))
+
+        s.tab("Account")
+        page.locator("#pw-current input").fill(world.admin.password)
+        page.locator("#pw-new input").fill("admin-password-2")
+        page.locator("#pw-again input").fill("admin-password-2")
+        page.locator("#pw-btn").click()
+        expect(page.locator("#pw-msg")).to_contain_text("Password changed")
+        expect(steps).to_contain_text("all done")
+        expect(page.locator("#account")).not_to_contain_text("first-run password")
+
+        page.reload()  # set up: the checklist is no longer shown
+        expect(page.locator("#account")).to_contain_text("Logged in as admin")
+        expect(page.locator("#first-steps-list")).to_have_count(0)
+    finally:
+        s.close()

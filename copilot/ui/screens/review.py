@@ -144,7 +144,8 @@ def _wire_queue(ctx: Context, s: ReviewScreen) -> None:
         return guarded(request, s.message, lambda user: {**item_shown(ctx, s, user, item_id), s.message: ""})
     s.item_load.click(on_item_load, s.item_pick, [*s.item_view, s.message])
     s.item_pick.change(on_item_load, s.item_pick, [*s.item_view, s.message])
-    s.text.input(live_diff, [s.original, s.text], s.diff, show_progress="hidden", trigger_mode="always_last")
+    # On every change of the text, typed or pasted (.input missed a whole-text replacement in Chromium).
+    s.text.change(live_diff, [s.original, s.text], s.diff, show_progress="hidden", trigger_mode="always_last")
 
     def on_tab(show: str, kind: str, request: gr.Request) -> Updates:
         def run(user: str) -> Updates:
