@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class RuleTriager:
         return Triage(kind="praise", sentiment="positive", sentiment_score=0.7, priority=4, priority_score=15.0,
                       confidence=0.6)
 
-    def triage_batch(self, inbounds: list[Inbound]) -> list[Triage]:
+    def triage_batch(self, inbounds: Sequence[Inbound]) -> list[Triage]:
         return [self.triage(i) for i in inbounds]
 
 

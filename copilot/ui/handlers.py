@@ -159,9 +159,9 @@ def inbox(pipeline: Pipeline, user: str | None, *, show: str = "cases", limit: i
     queue = pipeline.queue
     now = datetime.now(UTC)
     latest: dict[int, ReviewItem] = {}
-    for item in queue.list_items(status=None, kind="reply", limit=10_000):
-        if item.case_id is not None and (item.case_id not in latest or item.id > latest[item.case_id].id):
-            latest[item.case_id] = item
+    for reply in queue.list_items(status=None, kind="reply", limit=10_000):
+        if reply.case_id is not None and (reply.case_id not in latest or reply.id > latest[reply.case_id].id):
+            latest[reply.case_id] = reply
     rows = []
     for case in queue.list_cases(limit=10_000):
         if case.status == "resolved":
