@@ -134,3 +134,9 @@ def test_gaps_are_ranked_most_asked_then_worst_covered_then_most_recent(tmp_path
     assert [row[0] for row in rows] == [3, 3, 1, 1, 1] and [row[4] for row in rows] == [0.2, 0.5, "-", 0.61, 0.61]
     with pytest.raises(UserError):
         h.search_knowledge(new.pipeline, AGENT, "anything")  # nothing indexed in this world
+
+
+def test_while_the_start_up_indexes_the_checklist_says_to_wait(tmp_path: Path) -> None:
+    new = make_world(tmp_path, indexed=False, team=False)
+    index = next(s for s in first_steps(new.pipeline, "admin", indexing=True) if s.key == "index")
+    assert not index.done and "being indexed now" in index.how

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
 
-def first_steps(pipeline: Pipeline, user: str | None) -> tuple[Step, ...]:
-    """The set-up checklist (admins only), in the order to do it."""
+def first_steps(pipeline: Pipeline, user: str | None, *, indexing: bool = False) -> tuple[Step, ...]:
+    """The set-up checklist (admins only), in the order to do it; ``indexing`` while the start-up indexes."""
     require(pipeline, user, "users")
     kept = password_file(pipeline.settings).exists()  # removed once its user sets a new password
     team = [u for u in pipeline.queue.list_users() if u.role != "admin"]
@@ -25,5 +25,6 @@ def first_steps(pipeline: Pipeline, user: str | None) -> tuple[Step, ...]:
         Step("users", "Add the agents and reviewers", bool(team),
              "Account tab: Users: a name, a role and a password for each."),
         Step("index", "Index the knowledge base", indexed,
+             "being indexed now, as the app starts: wait for it (see the top of the page)." if indexing else
              "Knowledge tab: Re-index the knowledge base (reads the files in the knowledge folder)."),
     )

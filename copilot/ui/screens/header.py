@@ -44,7 +44,7 @@ def on_login(ctx: Context, header: Header, user: str) -> Updates:
     out: Updates = {header.account: r.account_md(acct),
                     header.warmup: ctx.warmup.summary() if ctx.warmup else ""}
     if "users" in acct.screens:
-        steps = first_steps(ctx.pipeline, user)
+        steps = first_steps(ctx.pipeline, user, indexing=_indexing(ctx))
         out[header.first_steps] = gr.HTML(r.first_steps_html(steps), visible=not all(s.done for s in steps))
     return out
 
@@ -53,5 +53,9 @@ def steps_update(ctx: Context, header: Header, user: str) -> Updates:
     """The checklist after an admin did something on it (it stays in view, ticked, until the next login)."""
     if "users" not in account(ctx.pipeline, user).screens:
         return {}
-    return {header.first_steps: r.first_steps_html(first_steps(ctx.pipeline, user))}
+    return {header.first_steps: r.first_steps_html(first_steps(ctx.pipeline, user, indexing=_indexing(ctx)))}
+
+
+def _indexing(ctx: Context) -> bool:
+    return ctx.warmup is not None and bool(ctx.warmup.pending(("index",)))
 
