@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +48,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+@contextmanager
+def served(world: UiWorld) -> Iterator[str]:
+    """The world's web app on a free local port, closed afterwards; yields its URL."""
     from copilot.ui.app import launch
 
-    world = make_world(tmp_path_factory.mktemp("ui-browser"))
     port = free_port()
     demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}", world
+        yield f"http://127.0.0.1:{port}"
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
+    world = make_world(tmp_path_factory.mktemp("ui-browser"))
+    with served(world) as url:
+        yield url, world
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +263,6 @@ def triaged_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """An app whose inbox holds an ordinary complaint, a possible crisis and a message triaged as spam."""
     from copilot.types import Triage
     from copilot.ui import handlers as h
-    from copilot.ui.app import launch
-
     world = make_world(tmp_path_factory.mktemp("ui-triaged"))
     overrides = world.triager.overrides
     overrides[POSSIBLE] = Triage(kind="complaint", sentiment="negative", sentiment_score=-0.7, priority=3,
@@ -267,12 +273,8 @@ def triaged_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         draft = h.draft_reply(world.pipeline, AGENT, text, "twitter", author).draft
         h.submit_reply(world.pipeline, AGENT, draft, draft.text)
     h.draft_reply(world.pipeline, AGENT, SPAM, "twitter", "@deals4u")
-    port = free_port()
-    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}", world
-    finally:
-        demo.close()
+    with served(world) as url:
+        yield url, world
 
 
 def test_a_possible_crisis_is_listed_first_and_spam_only_under_its_filter(
@@ -404,15 +406,9 @@ def test_the_admin_is_asked_to_change_the_first_run_password_then_logs_out(app: 
 
 @pytest.fixture(scope="module")
 def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
-    from copilot.ui.app import launch
-
     world = make_world(tmp_path_factory.mktemp("ui-demo"), demo_cases=150)
-    port = free_port()
-    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}", world
-    finally:
-        demo.close()
+    with served(world) as url:
+        yield url, world
 
 
 def test_the_screens_with_a_month_of_history(demo_app: tuple[str, UiWorld], browser: Any) -> None:
@@ -495,15 +491,9 @@ def test_the_changes_from_the_draft_follow_the_reviewers_typing(app: tuple[str, 
 @pytest.fixture(scope="module")
 def new_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, UiWorld]]:
     """An app as it first starts: the first-run admin alone, nothing indexed."""
-    from copilot.ui.app import launch
-
     world = make_world(tmp_path_factory.mktemp("ui-new"), indexed=False, team=False)
-    port = free_port()
-    demo = launch(world.pipeline, host="127.0.0.1", port=port, block=False, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}", world
-    finally:
-        demo.close()
+    with served(world) as url:
+        yield url, world
 
 
 def test_an_admin_on_a_new_install_is_shown_the_first_steps_and_they_tick(

@@ -255,6 +255,18 @@ def test_knowledge_gaps_group_repeated_questions(fresh: UiWorld) -> None:
     assert h.faq_proposals(fresh.pipeline, AGENT) == []
 
 
+def test_a_malformed_gap_line_is_reported_not_silently_dropped(fresh: UiWorld,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    question = "Zorblax quintuple wobbegong marmalade?"
+    h.draft_reply(fresh.pipeline, AGENT, question, "forum", "@polar")
+    with fresh.pipeline.gaps.path.open("a", encoding="utf-8") as handle:
+        handle.write('{"text": "torn line\n')
+    with caplog.at_level("WARNING", logger="copilot.ui.handlers"):
+        gaps = h.knowledge_gaps(fresh.pipeline, AGENT)
+    assert [(g.text, g.count) for g in gaps] == [(question, 1)]
+    assert any("knowledge_gaps.jsonl:2: skipped a malformed line" in r.getMessage() for r in caplog.records)
+
+
 def test_reindex_is_for_leads_and_reports_progress(world: UiWorld) -> None:
     with pytest.raises(PermissionDenied):
         h.reindex(world.pipeline, AGENT)

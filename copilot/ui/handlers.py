@@ -9,7 +9,7 @@ subclasses with a one-line message the page can show as it is.
 from __future__ import annotations
 
 import difflib
-import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -48,6 +48,8 @@ REVIEW_FILTERS = ("pending,escalated", "approved", "rejected", "posted", "failed
 INBOX_FILTERS = ("cases", "spam", "all")
 LEVEL_ORDER = {"crisis": 0, "possible": 1}
 EXCERPT_CHARS = 320
+
+log = logging.getLogger(__name__)
 
 
 # Reply: triage, draft, rewrite, submit --------------------------------------------------------------------
@@ -357,25 +359,17 @@ def view_entry(pipeline: Pipeline, user: str | None, entry_id: str) -> Entry:
 def knowledge_gaps(pipeline: Pipeline, user: str | None, *, limit: int = 50) -> list[Gap]:
     """Questions the knowledge base could not answer, most asked first (from the drafter's gap log)."""
     require(pipeline, user, "knowledge")
-    path = pipeline.settings.data_dir / "knowledge_gaps.jsonl"
-    if not path.exists():
-        return []
+    records, warnings = pipeline.gaps.read()
+    for warning in warnings:  # a line the log could not use is reported, never silently dropped
+        log.warning("knowledge-gap log: %s", warning)
     grouped: dict[str, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line while the drafter appends
-        text = " ".join(str(record.get("text") or "").split())
-        if not text:
-            continue
-        key = text.lower()
-        seen = grouped.setdefault(key, {"text": text, "count": 0, "last_seen": "", "channel": "",
-                                        "best_id": None, "best_score": None})
+    for record in records:
+        seen = grouped.setdefault(record.text.lower(), {"text": record.text, "count": 0, "last_seen": "",
+                                                        "channel": "", "best_id": None, "best_score": None})
         seen["count"] += 1
-        seen["last_seen"] = max(seen["last_seen"], str(record.get("time") or ""))
-        seen["channel"] = record.get("channel") or seen["channel"]
-        seen["best_id"], seen["best_score"] = record.get("best_id"), record.get("best_score")
+        seen["last_seen"] = max(seen["last_seen"], record.at.isoformat() if record.at else "")
+        seen["channel"] = record.channel or seen["channel"]
+        seen["best_id"], seen["best_score"] = record.best_id, record.best_score
     gaps = [Gap(**g) for g in grouped.values()]
     gaps.sort(key=lambda g: g.last_seen, reverse=True)
     gaps.sort(key=gap_rank)  # stable: of equal rank, the most recent first
