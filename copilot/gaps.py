@@ -2,7 +2,8 @@
 
 The drafter writes it; the Knowledge screen, the FAQ proposals and the insights report read it through
 :class:`GapLog`, so every reader sees the same records and the same warnings about lines it could not use.
-Texts are redacted before they are written, and again when read (an older log may hold raw text).
+Texts are redacted before they are written, and again when read (a log written by an older version may
+hold raw text).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class GapLog:
 
     def record(self, text: str, *, channel: str, kind: str, best_id: str | None = None,
                best_score: float | None = None, at: dt.datetime | None = None) -> None:
-        """Append a question (``text`` is redacted here if the caller has not done it)."""
-        line = json.dumps({"time": (at or dt.datetime.now(dt.UTC)).isoformat(), "text": redact(text),
+        """Append a question; ``text`` must already be redacted (the drafter redacts a message once)."""
+        line = json.dumps({"time": (at or dt.datetime.now(dt.UTC)).isoformat(), "text": text,
                            "channel": channel, "kind": kind, "best_id": best_id, "best_score": best_score},
                           ensure_ascii=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,15 +91,15 @@ class Index:
         # The embedder's name is part of the collection name, so switching models never mixes vectors.
         suffix = hashlib.sha1(self.embedder_name.encode()).hexdigest()[:8]
         self.collection_name = f"{settings.collection}-{suffix}"
-        self.collection = self._open(self.collection_name, "the knowledge index")
+        self.collection = self._open(self.collection_name, "the knowledge index",
+                                     {"hnsw:space": "cosine", "embedder": self.embedder_name})
         self._count: tuple[int, float] | None = None
         self._lexical: BM25 | None = None
         self._lexical_stamp: str | None = None
 
-    def _open(self, name: str, what: str) -> Any:
+    def _open(self, name: str, what: str, metadata: dict[str, Any]) -> Any:
         try:
-            return self._client.get_or_create_collection(
-                name, metadata={"hnsw:space": "cosine", "embedder": self.embedder_name}, embedding_function=None)
+            return self._client.get_or_create_collection(name, metadata=metadata, embedding_function=None)
         except Exception as exc:  # chromadb raises plain exceptions
             raise ProviderError(f"Chroma failed to open {what} ({name}): {exc}") from exc
 
@@ -107,7 +107,7 @@ class Index:
         """Another cosine collection in the same Chroma store for this embedder (``{prefix}-{embedder hash}``),
         e.g. the approved replies used as tone examples."""
         suffix = hashlib.sha1(self.embedder_name.encode()).hexdigest()[:8]
-        return self._open(f"{prefix}-{suffix}", prefix)
+        return self._open(f"{prefix}-{suffix}", prefix, {"hnsw:space": "cosine"})
 
     # -- paths -----------------------------------------------------------------------------
     @property

@@ -23,6 +23,7 @@ from copilot.community.promoters import scan_promoters
 from copilot.community.registry import Registry
 from copilot.community.starters import STARTER_TRIAGE
 from copilot.errors import UserError
+from copilot.pii import redact
 from copilot.queue.publish import OutgoingMessage, PostReceipt
 from copilot.types import Draft, Inbound, Triage
 
@@ -141,7 +142,7 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
     for plan in plans:
         outcomes[plan.outcome] = outcomes.get(plan.outcome, 0) + 1
         if plan.gap:
-            gaps.append({"at": plan.drafted, "text": plan.draft.inbound.text,
+            gaps.append({"at": plan.drafted, "text": redact(plan.draft.inbound.text),
                          "channel": plan.draft.channel, "kind": "question", "best_id": None, "best_score": 0.2})
     for record in sorted(gaps, key=lambda r: r["at"]):
         pipeline.gaps.record(record.pop("text"), **record)
