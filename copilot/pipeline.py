@@ -13,6 +13,7 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from copilot.actions import Actions
 from copilot.community.examples import ToneExamples
 from copilot.compose import PhraseBook, load_phrase_book
 from copilot.config import Settings
@@ -106,6 +107,11 @@ class Pipeline:
     def tone_examples(self) -> ToneExamples:
         """Approved replies as tone examples for the drafter."""
         return ToneExamples(self.index, self.embedder, self.queue)
+
+    @cached_property
+    def actions(self) -> Actions:
+        """What people do to queued items (approve, edit, reject, reopen, assign, apply, publish)."""
+        return Actions(self.settings, self.queue, reindex=self.ingest)
 
     @cached_property
     def drafter(self) -> Drafter:

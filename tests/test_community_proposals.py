@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 from _community_support import build_index_template, copy_kb, days_ago, inbound_case, make_pipeline
-from fakes import FakeChat
+from fakes import FakeChat, HashEmbeddings
 
+import copilot.pipeline
 from copilot.cli import main
 from copilot.community.proposals import (
     PLACEHOLDER,
-    apply_proposals,
-    approve_proposal,
     collect_gaps,
     draft_proposals,
     generate_proposals,
@@ -21,6 +20,8 @@ from copilot.community.proposals import (
 )
 from copilot.errors import UserError
 from copilot.knowledge import load_knowledge
+from copilot.pipeline import Pipeline, build_pipeline
+from copilot.ui import handlers
 
 NO_ANSWER = ("@sam Thanks for asking! I don't want to guess on this one, so I've passed it to our team to check. "
              "We'll come back to you with a proper answer.")
@@ -110,12 +111,12 @@ def test_unanswered_cluster_needs_an_answer_before_approval(tmp_path: Path, inde
     assert any(s["reason"].startswith("asked 1 time") for s in run.skipped)
     item = pipe.queue.submit(draft, by="kim")
     with pytest.raises(UserError, match=PLACEHOLDER):
-        approve_proposal(pipe, item.id, by="rita", version=item.version)
+        pipe.actions.approve_proposal(item.id, by="rita", version=item.version)
     assert pipe.queue.get(item.id).status == "pending"
     answered = draft.text.replace(
         f"{PLACEHOLDER}: write the answer or fix here (in the format of docs/knowledge-base.md) before approving.",
         "Yes: the bulbs run on any home battery that keeps the mains circuit powered.")
-    report = approve_proposal(pipe, item.id, by="rita", version=item.version, text=answered)
+    report = pipe.actions.approve_proposal(item.id, by="rita", version=item.version, text=answered)
     [applied] = report.applied
     path = Path(applied.path)
     assert path.parent == pipe.settings.kb_dir / "faq" and path.read_text() == answered + ("" if answered.endswith(
@@ -125,7 +126,7 @@ def test_unanswered_cluster_needs_an_answer_before_approval(tmp_path: Path, inde
     hits = pipe.retriever.search("bulbs solar battery power cut").ids
     assert applied.entry_id in hits
     assert pipe.queue.get(item.id).status == "approved"
-    assert apply_proposals(pipe, by="rita").applied == ()  # applied once
+    assert pipe.actions.apply_proposals(by="rita").applied == ()  # applied once
 
 
 def test_questions_the_knowledge_base_answers_now_are_skipped(tmp_path: Path, index_template: Path) -> None:
@@ -145,7 +146,7 @@ def test_apply_reports_an_invalid_entry_and_writes_nothing(tmp_path: Path, index
     broken = item.text.replace("kind: fix", "kind: rumour")
     pipe.queue.approve(item.id, by="rita", version=item.version, text=broken)
     before = sorted(p.name for p in pipe.settings.kb_dir.rglob("*.md"))
-    report = apply_proposals(pipe, by="rita")
+    report = pipe.actions.apply_proposals(by="rita")
     assert report.applied == () and report.ingest == {}
     [(item_id, error)] = report.errors
     assert item_id == item.id and "kind: must be one of" in error and "write the entry by hand" in error
@@ -158,16 +159,16 @@ def test_duplicate_id_is_refused(tmp_path: Path, index_template: Path) -> None:
     [item] = generate_proposals(pipe, by="kim", min_size=1)
     clash = item.text.replace("id: kb-using-a-lumio-strip-outdoors", "id: kb-strip-cutting")
     with pytest.raises(UserError, match="kb-strip-cutting already exists in knowledge/faq/strip-cutting.md"):
-        approve_proposal(pipe, item.id, by="rita", version=item.version, text=clash)
+        pipe.actions.approve_proposal(item.id, by="rita", version=item.version, text=clash)
 
 
 def test_nothing_to_propose(tmp_path: Path, index_template: Path) -> None:
     pipe = make_pipeline(tmp_path, index_template, kb=copy_kb(tmp_path), chat=FakeChat())
     run = draft_proposals(pipe)
     assert (run.drafts, run.questions, run.clusters, run.warnings) == ((), 0, 0, ())
-    assert apply_proposals(pipe, by="rita").applied == ()
+    assert pipe.actions.apply_proposals(by="rita").applied == ()
     with pytest.raises(UserError, match="not approved, unapplied FAQ proposals"):
-        apply_proposals(pipe, by="rita", item_ids=[42])
+        pipe.actions.apply_proposals(by="rita", item_ids=[42])
 
 
 def test_cli_gaps_proposals_and_apply(tmp_path: Path, index_template: Path, monkeypatch: pytest.MonkeyPatch,
@@ -189,3 +190,62 @@ def test_cli_gaps_proposals_and_apply(tmp_path: Path, index_template: Path, monk
     out = json.loads(capsys.readouterr().out)
     assert out["applied"][0]["entry_id"] == "kb-using-a-lumio-strip-outdoors"
     assert (pipe.settings.kb_dir / "fixes" / "using-a-lumio-strip-outdoors.md").is_file()
+
+
+# Every entry point approves through the one action layer: the CLI's `queue approve` writes an FAQ proposal
+# into the knowledge base exactly as the web app's Approve does, and refuses an unanswered one the same way.
+
+def _approve_in_cli(pipe: Pipeline, item_id: int, version: int, text: str | None) -> None:
+    args = ["queue", "approve", str(item_id), "--by", "rita", "--version", str(version)]
+    if text is not None:
+        path = pipe.settings.data_dir / "final.md"
+        path.write_text(text, encoding="utf-8")
+        args += ["--text-file", str(path)]
+    if main(args) != 0:
+        raise UserError("the CLI refused the approval")
+
+
+def _approve_in_web_app(pipe: Pipeline, item_id: int, version: int, text: str | None) -> None:
+    handlers.approve(pipe, "rita", item_id, version, text)
+
+
+def _approve_by_action(pipe: Pipeline, item_id: int, version: int, text: str | None) -> None:
+    pipe.actions.approve(item_id, by="rita", version=version, text=text)
+
+
+ENTRY_POINTS = {"cli": _approve_in_cli, "web app": _approve_in_web_app, "action": _approve_by_action}
+
+
+@pytest.fixture
+def cli_pipe(tmp_path: Path, index_template: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """A pipeline with a reviewer, and the CLI pointed at the same data, knowledge base and hash embeddings."""
+    pipe = make_pipeline(tmp_path, index_template, kb=copy_kb(tmp_path), chat=FakeChat())
+    pipe.queue.add_user("rita", "admin", password="correct horse battery")
+    pipe.queue.add_user("kim", "agent", password="correct horse battery", by="rita")
+    monkeypatch.setenv("COPILOT_DATA_DIR", str(pipe.settings.data_dir))
+    monkeypatch.setenv("COPILOT_KB_DIR", str(pipe.settings.kb_dir))
+    real = copilot.pipeline.build_pipeline
+    monkeypatch.setattr(copilot.pipeline, "build_pipeline",
+                        lambda settings, **kw: real(settings, **{"embedder": HashEmbeddings(), **kw}))
+    return pipe
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_every_entry_point_writes_an_approved_proposal_into_the_knowledge_base(cli_pipe: Pipeline,
+                                                                                entry_point: str) -> None:
+    log_gaps(cli_pipe, SOLAR + ["Is there a bulb for my garden shed?"])
+    [draft] = draft_proposals(cli_pipe).drafts
+    item = cli_pipe.queue.submit(draft, by="kim")
+    approve = ENTRY_POINTS[entry_point]
+    with pytest.raises(UserError):  # unanswered: refused before the approval, wherever it came from
+        approve(cli_pipe, item.id, item.version, None)
+    assert cli_pipe.queue.get(item.id).status == "pending" and not list(cli_pipe.settings.kb_dir.rglob("*solar*"))
+    answered = draft.text.replace(
+        f"{PLACEHOLDER}: write the answer or fix here (in the format of docs/knowledge-base.md) before approving.",
+        "Yes: the bulbs run on any home battery that keeps the mains circuit powered.")
+    approve(cli_pipe, item.id, item.version, answered)
+    assert cli_pipe.queue.get(item.id).status == "approved"
+    [written] = [e for e in load_knowledge(cli_pipe.settings.kb_dir) if "home battery" in e.body]
+    fresh = build_pipeline(cli_pipe.settings, embedder=HashEmbeddings())
+    assert written.id in fresh.retriever.search("bulbs solar battery power cut").ids  # re-indexed
+    assert cli_pipe.actions.apply_proposals(by="rita").applied == ()  # written once

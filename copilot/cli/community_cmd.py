@@ -291,9 +291,7 @@ def _proposals(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from copilot.community.proposals import apply_proposals
-
-    report = apply_proposals(pipeline_from(args), by=args.by, item_ids=args.ids, reindex=not args.no_ingest)
+    report = pipeline_from(args).actions.apply_proposals(by=args.by, item_ids=args.ids, reindex=not args.no_ingest)
     data = report.to_dict()
     emit(data, args.json, lambda d: "\n".join(
         [*(f"item {a['item_id']}: wrote {a['entry_id']} to {a['path']}" for a in d["applied"]),

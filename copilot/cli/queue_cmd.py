@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from copilot.actions import Actions
 from copilot.cli import emit
+from copilot.cli.progress import progress_bar
 from copilot.config import load_settings
 from copilot.errors import UserError
-from copilot.queue.publish import build_publisher
+from copilot.index import IngestReport
 from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES, AuditEvent, ReviewItem
 from copilot.queue.store import ReviewQueue, open_queue, requires_individual_decision
 
@@ -138,6 +140,23 @@ def _with_queue(action: Callable[[ReviewQueue], Any]) -> Any:
         return action(queue)
 
 
+def _with_actions(args: argparse.Namespace, action: Callable[[Actions, ReviewQueue], Any]) -> Any:
+    """Run one action on the configured queue; an approved FAQ proposal is re-indexed with a progress bar."""
+    settings = load_settings()
+    with open_queue(settings) as queue:
+
+        def reindex() -> IngestReport:
+            from copilot.pipeline import build_pipeline  # the embedding model loads only for a written entry
+
+            update, close = progress_bar("re-indexing", enabled=not getattr(args, "json", False))
+            try:
+                return build_pipeline(settings, queue=queue).ingest(progress=update)
+            finally:
+                close()
+
+        return action(Actions(settings, queue, reindex=reindex), queue)
+
+
 def _version(queue: ReviewQueue, args: argparse.Namespace) -> int:
     return int(args.version) if args.version is not None else queue.get(args.id).version
 
@@ -242,28 +261,30 @@ def _done(args: argparse.Namespace, item: ReviewItem, verb: str) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     text = _read_text(args)
-    item = _with_queue(lambda q: q.approve(args.id, by=args.by, version=_version(q, args), text=text))
-    return _done(args, item, "approved")
+    item = _with_actions(args, lambda a, q: a.approve(args.id, by=args.by, version=_version(q, args), text=text))
+    verb = "approved and written into the knowledge base" if item.kind == "faq_proposal" else "approved"
+    return _done(args, item, verb)
 
 
 def _edit(args: argparse.Namespace) -> int:
     text = _read_text(args) or ""
-    item = _with_queue(lambda q: q.edit(args.id, text, by=args.by, version=_version(q, args)))
+    item = _with_actions(args, lambda a, q: a.edit(args.id, text, by=args.by, version=_version(q, args)))
     return _done(args, item, "edited")
 
 
 def _reject(args: argparse.Namespace) -> int:
-    item = _with_queue(lambda q: q.reject(args.id, by=args.by, version=_version(q, args), reason=args.reason))
+    item = _with_actions(args, lambda a, q: a.reject(args.id, by=args.by, version=_version(q, args),
+                                                     reason=args.reason))
     return _done(args, item, "rejected")
 
 
 def _reopen(args: argparse.Namespace) -> int:
-    item = _with_queue(lambda q: q.reopen(args.id, by=args.by, version=_version(q, args)))
+    item = _with_actions(args, lambda a, q: a.reopen(args.id, by=args.by, version=_version(q, args)))
     return _done(args, item, "reopened")
 
 
 def _assign(args: argparse.Namespace) -> int:
-    item = _with_queue(lambda q: q.assign(args.id, args.assignee, by=args.by))
+    item = _with_actions(args, lambda a, q: a.assign(args.id, args.assignee, by=args.by))
     return _done(args, item, f"assigned to {args.assignee}")
 
 
@@ -284,13 +305,7 @@ def _cases(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    publisher = build_publisher(settings)
-    try:
-        with open_queue(settings) as queue:
-            report = queue.publish_approved(publisher, by=args.by, lease_s=args.recover_after)
-    finally:
-        publisher.close()
+    report = _with_actions(args, lambda a, q: a.publish(by=args.by, lease_s=args.recover_after))
     emit(report.to_dict(), args.json, lambda r: (
         f"posted {len(r['posted'])}, failed {len(r['failed'])}, already posted {len(r['duplicates'])}, "
         f"left to another publisher {len(r['skipped'])}"

@@ -27,10 +27,9 @@ Knowledge gaps and FAQ proposals (``proposals``; applying in ``apply``)
         where a person added a fix.
     ``draft_proposals(pipeline, limit=5) -> ProposalRun`` (``.drafts``, ``.skipped``, ``.warnings``);
         ``generate_proposals(...)`` queues them. A proposal's text is the entry file itself.
-    ``approve_proposal(pipeline, item_id, by=..., version=..., text=None) -> ApplyReport`` validates,
-        approves, writes the entry under ``knowledge/<kind folder>/`` and re-indexes.
-        ``apply_proposals(pipeline, by=...)`` does the writing for proposals approved in the queue
-        (``copilot queue approve``), once each.
+    Approving one (``copilot.actions.Actions.approve``, from the CLI, the web app or the API) validates it,
+        writes the entry under ``knowledge/<kind folder>/`` and re-indexes; ``apply.apply_proposals(queue,
+        kb_dir, by=...)`` writes proposals approved but not yet applied, once each.
 
 Tone examples (``examples``)
     ``ToneExamples(index, embedder, queue).examples_for(inbound, triage)``; ``pipeline.tone_examples`` is handed to the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,9 @@ from copilot.knowledge import load_knowledge
 from copilot.types import Entry
 
 if TYPE_CHECKING:
-    from copilot.pipeline import Pipeline
+    from copilot.index import IngestReport
+    from copilot.queue.records import ReviewItem
+    from copilot.queue.store import ReviewQueue
 
 PLACEHOLDER = "ANSWER NEEDED"
 KIND_FOLDERS = {"faq": "faq", "fix": "fixes", "workaround": "workarounds", "policy": "policies",
@@ -80,13 +83,13 @@ def validate_entry_text(text: str, kb_dir: Path) -> Entry:
     return entry
 
 
-def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None = None,
-                    reindex: bool = True) -> ApplyReport:
-    """Write every approved, not yet applied proposal into the knowledge base, then re-index once."""
-    queue = pipeline.queue
+def apply_proposals(queue: ReviewQueue, kb_dir: Path, *, by: str, item_ids: list[int] | None = None,
+                    reindex: Callable[[], IngestReport] | None = None) -> ApplyReport:
+    """Write every approved, not yet applied proposal into ``kb_dir``, then call ``reindex`` once if any was."""
     queue.require(by, "publish")
     approved = [item.id for item in queue.approved_items("faq_proposal", among=item_ids)]
-    done = CommunityStore.beside(queue).applied_item_ids(approved)
+    store = CommunityStore.beside(queue)
+    done = store.applied_item_ids(approved)
     ids = [item_id for item_id in approved if item_id not in done]
     if item_ids is not None:
         missing = sorted(set(item_ids) - set(ids))
@@ -96,32 +99,29 @@ def apply_proposals(pipeline: Pipeline, *, by: str, item_ids: list[int] | None =
     errors: list[tuple[int, str]] = []
     for item_id in ids:
         try:
-            applied.append(_apply_one(pipeline, item_id, by=by))
+            applied.append(_apply_one(queue.get(item_id), kb_dir, store, by=by))
         except UserError as exc:
             errors.append((item_id, str(exc)))
     report: dict[str, Any] = {}
-    if applied and reindex:
-        report = pipeline.ingest().to_dict()
+    if applied and reindex is not None:
+        report = reindex().to_dict()
     return ApplyReport(tuple(applied), tuple(errors), report)
 
 
-def _apply_one(pipeline: Pipeline, item_id: int, *, by: str) -> Applied:
-    item = pipeline.queue.get(item_id)
-    kb_dir = pipeline.settings.kb_dir
+def _apply_one(item: ReviewItem, kb_dir: Path, store: CommunityStore, *, by: str) -> Applied:
     try:
         entry = validate_entry_text(item.text, kb_dir)
     except UserError as exc:
-        raise UserError(f"proposal {item_id}: {exc}; it was approved, so write the entry by hand from "
-                        f"`copilot queue show {item_id}`") from exc
+        raise UserError(f"proposal {item.id}: {exc}; it was approved, so write the entry by hand from "
+                        f"`copilot queue show {item.id}`") from exc
     folder = KIND_FOLDERS.get(entry.kind, "proposed")
     target = kb_dir / folder / f"{entry.id.removeprefix('kb-')}.md"
     if target.exists():
-        raise UserError(f"proposal {item_id}: {target} already exists")
+        raise UserError(f"proposal {item.id}: {target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
     written = False
-    store = CommunityStore.beside(pipeline.queue)
     try:
-        with store.applying_proposal(item_id, entry_id=entry.id, path=str(target), by=by):
+        with store.applying_proposal(item.id, entry_id=entry.id, path=str(target), by=by):
             hidden = target.with_name(f".{target.name}.tmp")  # the loader skips hidden files
             hidden.write_text(item.text if item.text.endswith("\n") else item.text + "\n", encoding="utf-8")
             os.replace(hidden, target)
@@ -131,21 +131,4 @@ def _apply_one(pipeline: Pipeline, item_id: int, *, by: str) -> Applied:
         if written:
             target.unlink(missing_ok=True)
         raise
-    return Applied(item_id, entry.id, str(target))
-
-
-def approve_proposal(pipeline: Pipeline, item_id: int, *, by: str, version: int, text: str | None = None,
-                     reindex: bool = True) -> ApplyReport:
-    """Approve a proposal (optionally with a final edit) and write it into the knowledge base at once.
-
-    The entry is validated before the approval, so an invalid or unanswered proposal stays pending.
-    """
-    item = pipeline.queue.get(item_id)
-    if item.kind != "faq_proposal":
-        raise UserError(f"item {item_id} is a {item.kind}, not an FAQ proposal")
-    validate_entry_text(text if text is not None else item.text, pipeline.settings.kb_dir)
-    pipeline.queue.approve(item_id, by=by, version=version, text=text)
-    report = apply_proposals(pipeline, by=by, item_ids=[item_id], reindex=reindex)
-    if report.errors:
-        raise UserError(report.errors[0][1])
-    return report
+    return Applied(item.id, entry.id, str(target))

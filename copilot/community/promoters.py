@@ -32,9 +32,9 @@ from copilot.community.drafting import (
 from copilot.community.events import load_events, upcoming
 from copilot.community.inputs import load_entries, now_utc
 from copilot.community.registry import Promoter, Registry, Signals, normalise_handle
-from copilot.knowledge_book import KnowledgeBook
 from copilot.errors import PermissionDenied, UserError
 from copilot.guardrails import fit_length
+from copilot.knowledge_book import KnowledgeBook
 from copilot.pii import redact
 from copilot.types import Draft, Inbound, Triage
 

@@ -6,8 +6,9 @@ each cluster not yet covered by the knowledge base, and not proposed before, bec
 queue item whose text *is* the entry file (Markdown with front matter, see ``docs/knowledge-base.md``).
 The model writes the entry only from the team's own answers; a cluster nobody answered yet becomes an
 entry whose answer says ``ANSWER NEEDED`` for the reviewer to write. An approved proposal is applied by
-:func:`apply_proposals` (``copilot community apply-proposals``) or at once by :func:`approve_proposal`:
-validated with the knowledge loader, written under ``knowledge/<kind folder>/`` and re-indexed.
+:func:`copilot.actions.Actions.approve` (the CLI's ``queue approve``, the web app, the API) at once, or later
+by ``Actions.apply_proposals`` (``copilot community apply-proposals``): validated with the knowledge loader,
+written under ``knowledge/<kind folder>/`` and re-indexed.
 """
 
 from __future__ import annotations
@@ -21,15 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from rapidfuzz import fuzz
 
-from copilot.community.apply import (  # re-exported: the UI and the CLI apply through this module
-    PLACEHOLDER,
-    Applied,
-    ApplyReport,
-    apply_proposals,
-    approve_proposal,
-    front_matter,
-    validate_entry_text,
-)
+from copilot.community.apply import PLACEHOLDER, front_matter, validate_entry_text
 from copilot.community.drafting import (
     Novelty,
     answer_fields,
@@ -55,8 +48,7 @@ from copilot.types import Draft, Inbound, Triage
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
-__all__ = ["PLACEHOLDER", "Applied", "ApplyReport", "GapCluster", "GapQuestion", "ProposalRun", "apply_proposals",
-           "approve_proposal", "cluster_gaps", "collect_gaps", "draft_proposals", "generate_proposals",
+__all__ = ["PLACEHOLDER", "GapCluster", "GapQuestion", "ProposalRun", "cluster_gaps", "collect_gaps", "draft_proposals", "generate_proposals",
            "logged_gaps", "resolved_with_fix", "validate_entry_text"]
 
 PROPOSAL_FIELDS = ("title", "question", "answer")

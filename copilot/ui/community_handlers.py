@@ -105,16 +105,6 @@ def draft_faq_proposals(pipeline: Pipeline, user: str | None, limit: int = 5) ->
     return Drafted(items, tuple(notes))
 
 
-def approve_faq_proposal(pipeline: Pipeline, user: str, item_id: int, version: int, text: str | None) -> ReviewItem:
-    """Approve an FAQ proposal and write it into the knowledge base (validated first), then re-index."""
-    from copilot.community.proposals import approve_proposal
-
-    report = approve_proposal(pipeline, item_id, by=user, version=version, text=text)
-    if report.errors:
-        raise UserError("; ".join(error for _, error in report.errors))
-    return pipeline.queue.get(item_id)
-
-
 def insights_report(pipeline: Pipeline, user: str | None, period: str = "7d") -> Report:
     """The insights report (volume, sentiment, response times, acceptance, promoters, gaps) of a period."""
     require(pipeline, user, "insights")

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from copilot.config import CHANNELS
 from copilot.errors import PermissionDenied, UserError
-from copilot.queue.publish import build_publisher
 from copilot.queue.records import ITEM_KINDS, ITEM_STATUSES, PublishReport, ReviewItem, User
 from copilot.types import Draft, Entry, Inbound, Passage
 from copilot.ui.access import require, role_of
@@ -269,22 +268,10 @@ def _version(version: float | None) -> int:
 
 def approve(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None,
             text: str | None = None) -> ReviewItem:
-    """Approve the version the reviewer saw, with their final edit when ``text`` differs."""
+    """Approve the version the reviewer saw, with their final edit when ``text`` differs (see ``Actions``)."""
     require(pipeline, user, "review")
     assert user is not None
-    iid, ver = _item_id(item_id), _version(version)
-    item = pipeline.queue.get(iid)
-    if text is not None:
-        text = text.strip()
-        if not text:
-            raise UserError("the reply is empty: nothing to approve")
-        if text == item.text.strip():
-            text = None
-    if item.kind == "faq_proposal":  # approving one writes it into the knowledge base, validated first
-        from copilot.ui.community_handlers import approve_faq_proposal
-
-        return approve_faq_proposal(pipeline, user, iid, ver, text)
-    return pipeline.queue.approve(iid, by=user, version=ver, text=text)
+    return pipeline.actions.approve(_item_id(item_id), by=user, version=_version(version), text=text)
 
 
 def save_edit(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None, text: str
@@ -292,7 +279,7 @@ def save_edit(pipeline: Pipeline, user: str | None, item_id: int | None, version
     """Save a reviewer's edit without approving it."""
     require(pipeline, user, "review")
     assert user is not None
-    return pipeline.queue.edit(_item_id(item_id), text, by=user, version=_version(version))
+    return pipeline.actions.edit(_item_id(item_id), text, by=user, version=_version(version))
 
 
 def reject(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None, reason: str
@@ -300,27 +287,21 @@ def reject(pipeline: Pipeline, user: str | None, item_id: int | None, version: i
     """Reject with a reason."""
     require(pipeline, user, "review")
     assert user is not None
-    if not (reason or "").strip():
-        raise UserError("give a reason for the rejection: the agent sees it")
-    return pipeline.queue.reject(_item_id(item_id), by=user, version=_version(version), reason=reason)
+    return pipeline.actions.reject(_item_id(item_id), by=user, version=_version(version), reason=reason)
 
 
 def reopen(pipeline: Pipeline, user: str | None, item_id: int | None, version: int | None) -> ReviewItem:
     """Bring a rejected item back to pending."""
     require(pipeline, user, "review")
     assert user is not None
-    return pipeline.queue.reopen(_item_id(item_id), by=user, version=_version(version))
+    return pipeline.actions.reopen(_item_id(item_id), by=user, version=_version(version))
 
 
 def publish(pipeline: Pipeline, user: str | None) -> PublishReport:
     """Post every approved item through the configured publisher (exactly once each)."""
     require(pipeline, user, "review")
     assert user is not None
-    publisher = build_publisher(pipeline.settings)
-    try:
-        return pipeline.queue.publish_approved(publisher, by=user)
-    finally:
-        publisher.close()
+    return pipeline.actions.publish(by=user)
 
 
 def outbox(pipeline: Pipeline, user: str | None, *, limit: int = 100) -> list[ReviewItem]:
