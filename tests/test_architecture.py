@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles (lazy imports included), SQL only in the store modules, short modules.
+"""The package's shape: no import cycles (lazy imports included), SQL only in the store modules, review actions
+only through the action layer, short modules.
 
 These read the source with ``ast``; nothing is imported, so a cycle that only bites at run time (an import
 inside a function) is caught too.
@@ -144,6 +145,30 @@ def sql_outside_stores(known: dict[str, Path]) -> list[str]:
     return sorted(found, key=_file_then_line)
 
 
+# The entry points (CLI, web app, API) change queued items only through copilot.actions, so they all behave alike.
+ENTRY_POINT_PACKAGES = ("copilot.cli", "copilot.ui", "copilot.api")
+REVIEW_ACTIONS = {"approve", "edit", "reject", "reopen", "assign", "publish_approved"}
+
+
+def _is_queue(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id in ("queue", "q")) or (
+        isinstance(node, ast.Attribute) and node.attr == "queue")
+
+
+def review_actions_outside_the_action_layer(known: dict[str, Path]) -> list[str]:
+    """``file:line`` for every entry-point module calling a queue's review action instead of ``copilot.actions``."""
+    found = []
+    for name, path in known.items():
+        if not name.startswith(ENTRY_POINT_PACKAGES):
+            continue
+        rel = path.relative_to(PACKAGE.parent)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in REVIEW_ACTIONS and _is_queue(node.func.value)):
+                found.append(f"{rel}:{node.lineno} calls queue.{node.func.attr}()")
+    return sorted(found, key=_file_then_line)
+
+
 def _file_then_line(entry: str) -> tuple[str, int]:
     path, _, line = entry.split(" ", 1)[0].rpartition(":")
     return path, int(line)
@@ -158,6 +183,11 @@ def test_no_import_cycles() -> None:
 def test_sql_only_in_store_modules() -> None:
     found = sql_outside_stores(modules())
     assert not found, "SQL outside the store modules (" + ", ".join(sorted(STORE_MODULES)) + "):\n" + "\n".join(found)
+
+
+def test_entry_points_change_items_through_the_action_layer() -> None:
+    found = review_actions_outside_the_action_layer(modules())
+    assert not found, "review actions called on the queue instead of copilot.actions:\n" + "\n".join(found)
 
 
 def test_no_module_over_the_line_limit() -> None:
@@ -219,4 +249,18 @@ def test_sql_outside_a_store_is_found(fake_package) -> None:
         "copilot/apply.py:2 runs .execute()",
         "copilot/apply.py:3 SQL text 'select id from items'",
         "copilot/report.py:1 imports sqlalchemy",
+    ]
+
+
+def test_a_review_action_outside_the_action_layer_is_found(fake_package) -> None:
+    known = fake_package({
+        "__init__.py": "",
+        "cli/__init__.py": "",
+        "cli/queue_cmd.py": "def f(q, pipeline):\n    q.approve(1)\n    pipeline.queue.reject(2)\n    q.get(3)\n",
+        "ui/handlers.py": "def f(pipeline):\n    pipeline.actions.approve(1)\n",
+        "actions.py": "def f(queue):\n    queue.approve(1)\n",
+    })
+    assert review_actions_outside_the_action_layer(known) == [
+        "copilot/cli/queue_cmd.py:2 calls queue.approve()",
+        "copilot/cli/queue_cmd.py:3 calls queue.reject()",
     ]

@@ -121,7 +121,7 @@ def submit_reply(pipeline: Pipeline, user: str | None, draft: Draft | None, text
         raise UserError("the reply is empty: write or draft one before submitting")
     item = pipeline.queue.submit(draft, by=user)
     if text != item.text.strip():
-        item = pipeline.queue.edit(item.id, text, by=user, version=item.version)
+        item = pipeline.actions.edit(item.id, text, by=user, version=item.version)
     return item
 
 
