@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 EntryKind = Literal["faq", "fix", "workaround", "policy", "guideline", "announcement"]
@@ -124,6 +125,20 @@ class Inbound:
     id: str | None = None
     author_followers: int | None = None
     waiting_minutes: float = 0.0
+    # The platform's thread (a Chatwoot conversation, a Discourse topic, an email's root Message-ID): a
+    # message in the same thread joins the open case, and its draft sees the earlier turns.
+    conversation: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a case's thread: from the customer ("in") or a reply we posted ("out")."""
+
+    direction: str
+    text: str
+    author: str | None = None
+    at: datetime | None = None
+    platform_id: str | None = None
 
 
 @dataclass(frozen=True)

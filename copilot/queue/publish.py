@@ -52,6 +52,7 @@ class OutgoingMessage:
     in_reply_to: str | None = None  # the inbound message's id on the channel
     case_id: int | None = None
     approved_by: str | None = None
+    conversation: str | None = None  # the platform's thread to answer in (see ``Inbound.conversation``)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

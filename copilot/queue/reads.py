@@ -6,8 +6,9 @@ examples and the insights report. Read-only transactions; every answer is a reco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
@@ -24,6 +25,7 @@ from copilot.queue.records import (
     ReviewItem,
 )
 from copilot.queue.rows import case_from_row, event_from_row, item_from_row, load_case, load_row
+from copilot.types import Turn
 
 
 class QueueReads:
@@ -78,6 +80,28 @@ class QueueReads:
             query = query.where(t.c.status == status)
         with reading(self.engine) as conn:
             return [case_from_row(row) for row in conn.execute(query.limit(max(1, limit))).mappings()]
+
+    def thread(self, case_id: int) -> list[Turn]:
+        """A case's messages in order: what the customer wrote and what we posted."""
+        m = tables.messages
+        with reading(self.engine) as conn:
+            load_case(conn, case_id)
+            rows = conn.execute(select(m).where(m.c.case_id == case_id).order_by(m.c.at, m.c.id)).mappings()
+            return [_turn(row) for row in rows]
+
+    def thread_for(self, channel: str, conversation: str | None, *, limit: int = 12) -> list[Turn]:
+        """The last ``limit`` messages of a conversation's case (empty for a new conversation or none)."""
+        if not conversation:
+            return []
+        c, m = tables.cases, tables.messages
+        with reading(self.engine) as conn:
+            case_id = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.conversation == conversation)
+                                   .order_by(c.c.id.desc()).limit(1)).scalar()
+            if case_id is None:
+                return []
+            rows = conn.execute(select(m).where(m.c.case_id == case_id).order_by(m.c.at.desc(), m.c.id.desc())
+                                .limit(max(1, limit))).mappings()
+            return [_turn(row) for row in reversed(list(rows))]
 
     # For the community drafting and the report ---------------------------------------------------
 
@@ -205,3 +229,8 @@ def _checked_statuses(statuses: Iterable[str]) -> list[str]:
 def _check_kind(kind: str | None) -> None:
     if kind is not None and kind not in ITEM_KINDS:
         raise UserError(f"unknown kind {kind!r}; kinds: {', '.join(ITEM_KINDS)}")
+
+
+def _turn(row: Mapping[Any, Any]) -> Turn:
+    return Turn(direction=row["direction"], text=row["text"], author=row["author"], at=row["at"],
+                platform_id=row["platform_id"])

@@ -146,6 +146,7 @@ class Case(_CrisisFields):
     inbound_id: str | None = None
     resolved_at: datetime | None = None
     triage: dict[str, Any] = field(default_factory=dict)
+    conversation: str | None = None  # the platform's thread; its messages are ``ReviewQueue.thread(id)``
 
     @property
     def time_to_resolve_s(self) -> float | None:

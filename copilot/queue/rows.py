@@ -52,6 +52,7 @@ def case_from_row(row: Row) -> Case:
         id=row["id"], channel=row["channel"], author=row["author"], text=row["text"], status=row["status"],
         owner=row["owner"], priority=row["priority"], received_at=row["received_at"],
         inbound_id=row["inbound_id"], resolved_at=row["resolved_at"], triage=dict(row["triage"] or {}),
+        conversation=row["conversation"],
     )
 
 
@@ -59,7 +60,7 @@ def message_from_row(row: Row) -> OutgoingMessage:
     return OutgoingMessage(
         item_id=row["id"], idempotency_key=row["idempotency_key"], kind=row["kind"], channel=row["channel"],
         text=row["text"], author=row["author"], in_reply_to=row["inbound_id"], case_id=row["case_id"],
-        approved_by=row["approved_by"],
+        approved_by=row["approved_by"], conversation=row["conversation"],
     )
 
 
@@ -122,8 +123,13 @@ def record_event(
 
 
 def refresh_case(conn: Connection, case_id: int, now: datetime) -> None:
-    """A case is resolved once an answer is posted, waiting while one is approved, else open."""
-    statuses = set(conn.execute(select(tables.items.c.status).where(tables.items.c.case_id == case_id)).scalars())
+    """A case is resolved once an answer is posted, waiting while one is approved, else open. Only the items
+    after the last posted answer count: a follow-up in the thread opens the case again."""
+    found = list(conn.execute(select(tables.items.c.status).where(tables.items.c.case_id == case_id)
+                              .order_by(tables.items.c.id)).scalars())
+    last_post = max((i for i, s in enumerate(found) if s == "posted"), default=-1)
+    statuses = set(found[last_post + 1:]) - {"rejected"} or set(found[last_post:last_post + 1] if last_post >= 0
+                                                                else found)
     if "posted" in statuses:
         status = "resolved"
     elif statuses & {"approved", "posting", "failed"}:
@@ -162,6 +168,7 @@ def insert_draft(
     if kind == "reply":
         case_id = case_for(conn, inbound, channel, triage, priority, received, by, now)
     item_id = new_id(conn.execute(insert(tables.items).values(
+        conversation=inbound.get("conversation"),
         case_id=case_id, kind=kind, status=status, version=1, text=text, original_text=text, channel=channel,
         author=inbound.get("author"), inbound_id=inbound.get("id"), inbound_text=inbound.get("text") or "",
         priority=priority, priority_score=float(triage.get("priority_score") or 0.0), drafted_by=by,
@@ -172,26 +179,63 @@ def insert_draft(
     row = {"id": item_id, "case_id": case_id, "status": None}
     record_event(conn, row, "draft", by, now, status, 1, after_text=text, detail=detail)
     if case_id is not None:
+        add_message(conn, case_id, "in", platform_id=inbound.get("id"), author=inbound.get("author"),
+                    text=inbound.get("text") or "", at=received, item_id=int(item_id))
         refresh_case(conn, case_id, now)
     return int(item_id)
+
+
+def add_message(conn: Connection, case_id: int, direction: str, *, platform_id: str | None, author: str | None,
+                text: str, at: datetime, item_id: int | None) -> None:
+    """Add a message to a case's thread, once per platform id (a redraft of the same message adds nothing)."""
+    m = tables.messages
+    if platform_id is not None and conn.execute(select(m.c.id).where(
+            m.c.case_id == case_id, m.c.direction == direction, m.c.platform_id == platform_id)).first():
+        return
+    conn.execute(insert(m).values(case_id=case_id, direction=direction, platform_id=platform_id, author=author,
+                                  text=text, at=at, item_id=item_id))
 
 
 def case_for(
     conn: Connection, inbound: Row, channel: str, triage: dict[str, Any], priority: int,
     received: datetime, by: str, now: datetime,
 ) -> int:
-    """The case of this inbound message: the existing one for a known message id, else a new one."""
+    """The case of this inbound message: the one of a known message id, else the latest case of its
+    conversation (a follow-up joins it, and the case shows the newest message), else a new one."""
     c = tables.cases
     inbound_id = inbound.get("id")
     if inbound_id is not None:
         found = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.inbound_id == inbound_id)).first()
         if found is not None:
             return int(found.id)
+    conversation = inbound.get("conversation")
+    if conversation:
+        case = conn.execute(select(c).where(c.c.channel == channel, c.c.conversation == conversation)
+                            .order_by(c.c.id.desc()).limit(1)).mappings().first()
+        if case is not None:
+            join_case(conn, case, inbound, triage, priority, now)
+            return int(case["id"])
     return new_id(conn.execute(insert(c).values(
         inbound_id=inbound_id, channel=channel, author=inbound.get("author"), text=inbound.get("text") or "",
         triage=triage, owner=None if by == IMPORT_ACTOR else by, status="open", priority=priority,
-        received_at=received, created_at=now, updated_at=now,
+        received_at=received, created_at=now, updated_at=now, conversation=conversation,
     )))
+
+
+_LEVEL_RANK = {"crisis": 0, "possible": 1, None: 2}
+
+
+def join_case(conn: Connection, case: Row, inbound: Row, triage: dict[str, Any], priority: int, now: datetime
+              ) -> None:
+    """A follow-up joins its case: the case shows the newest message, and keeps the most urgent triage
+    (a crisis earlier in the thread is never downgraded by a calm follow-up)."""
+    old = dict(case["triage"] or {})
+    newer_is_as_urgent = (_LEVEL_RANK[crisis_level_of(triage)], priority) <= (
+        _LEVEL_RANK[crisis_level_of(old)], int(case["priority"]))
+    values: dict[str, Any] = {"text": inbound.get("text") or case["text"], "updated_at": now}
+    if newer_is_as_urgent:
+        values.update(triage=triage, priority=priority)
+    conn.execute(update(tables.cases).where(tables.cases.c.id == case["id"]).values(**values))
 
 
 def new_id(result: CursorResult[Any]) -> int:

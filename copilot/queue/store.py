@@ -26,6 +26,7 @@ from copilot.queue.reads import QueueReads
 from copilot.queue.records import Case, PublishReport, ReviewItem, User, crisis_level_of
 from copilot.queue.rows import (
     IMPORT_ACTOR,
+    add_message,
     apply_action,
     case_for,
     case_from_row,
@@ -313,6 +314,9 @@ class ReviewQueue(QueueReads):
                         detail={"idempotency_key": message.idempotency_key, "external_id": receipt.external_id,
                                 "duplicate": receipt.duplicate},
                     )
+                    if row["case_id"] is not None and row["kind"] == "reply":
+                        add_message(conn, row["case_id"], "out", platform_id=receipt.external_id, author=None,
+                                    text=row["text"], at=now, item_id=row["id"])
                     return True
             except ConflictError:
                 continue  # the row moved between our read and write (a concurrent claim): look again

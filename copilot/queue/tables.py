@@ -67,8 +67,12 @@ cases = Table(
     Column("resolved_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The platform's thread this case is (e.g. "chatwoot:acme:42", "discourse:topic:17", an email's root
+    # Message-ID): a new message in the same thread joins the case.
+    Column("conversation", String(300)),
     UniqueConstraint("channel", "inbound_id", name="uq_queue_cases_inbound"),
     Index("ix_queue_cases_status", "status"),
+    Index("ix_queue_cases_conversation", "channel", "conversation"),
 )
 
 items = Table(
@@ -108,6 +112,7 @@ items = Table(
     Column("external_id", String(200)),
     Column("triage", JSON, nullable=False),
     Column("draft", JSON, nullable=False),
+    Column("conversation", String(300)),
     Index("ix_queue_items_status", "status", "priority", "received_at"),
     Index("ix_queue_items_case", "case_id"),
 )
@@ -138,4 +143,47 @@ imports = Table(
     Column("source", String(500), nullable=False),
     Column("count", Integer, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
+)
+
+# A case's thread: every inbound message and every reply we posted, in order, with the platform's ids.
+messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("queue_cases.id"), nullable=False),
+    Column("direction", String(8), nullable=False),  # "in" (from the customer) or "out" (our posted reply)
+    Column("platform_id", String(200)),  # the message's id on the platform, when it has one
+    Column("author", String(200)),
+    Column("text", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("item_id", Integer, ForeignKey("queue_items.id")),  # the queue item that drafted or posted it
+    UniqueConstraint("case_id", "direction", "platform_id", name="uq_queue_messages_platform"),
+    Index("ix_queue_messages_case", "case_id", "id"),
+)
+
+# API tokens: only a hash is stored; the token itself is shown once when it is made.
+api_tokens = Table(
+    "queue_api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user", String(100), ForeignKey("queue_users.name"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(100)),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+# Webhook deliveries already taken in, so a redelivered event is acknowledged and not processed twice.
+deliveries = Table(
+    "queue_webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("delivery_id", String(200), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("case_id", Integer),
+    Column("item_id", Integer),
+    UniqueConstraint("platform", "delivery_id", name="uq_queue_webhook_deliveries"),
 )
