@@ -132,6 +132,37 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = 0.5  # first retry delay; doubles each retry
     publish_lease_s: float = 300.0  # a claim older than this is taken over (its publisher died)
 
+    # The HTTP API and webhooks (``copilot serve``)
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1_000)  # a bigger request gets 413
+    api_rate_per_minute: int = Field(default=120, ge=1)  # requests per API token (or client address) per minute
+    webhook_max_age_s: float = 300.0  # a signed webhook whose timestamp is older (or newer) than this gets 401
+
+    # Connectors: each is on when its URL (or, for email, its IMAP host) is set. See docs/connectors/.
+    chatwoot_url: str | None = None  # e.g. https://chatwoot.example.com
+    chatwoot_account_id: int | None = None
+    chatwoot_api_token: str | None = None  # an agent bot's or agent's access token (header api_access_token)
+    chatwoot_webhook_secret: str | None = None
+    discourse_url: str | None = None  # e.g. https://forum.example.com
+    discourse_api_key: str | None = None
+    discourse_api_username: str | None = None  # the user the copilot posts as (its own posts are ignored)
+    discourse_webhook_secret: str | None = None
+    discourse_starter_category: int | None = None  # the category id for approved discussion starters
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_ssl: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    email_address: str | None = None  # the support address replies come from (its own mail is ignored)
+    connector_timeout_s: float = 10.0
+    connector_retries: int = 3
+    connector_backoff_s: float = 0.5  # first retry delay; doubles each retry (429, 5xx, timeouts)
+
     # Brand
     brand_name: str = "Lumio"
     agent_signature: str = "The Lumio Support Team"

@@ -31,7 +31,8 @@ class PlatformEvent:
 
     ``delivery_id`` identifies the delivery (the platform's delivery header, else the message's own id), so a
     redelivered event is acknowledged without a second case, draft or note. ``inbound.channel`` is the
-    connector's platform and ``inbound.conversation`` the thread the reply goes back to.
+    channel style the reply is fitted to (chat, email, forum, facebook, x...), and ``inbound.conversation``
+    the thread the reply goes back to, prefixed with the connector's name.
     """
 
     inbound: Inbound
@@ -42,7 +43,9 @@ class PlatformEvent:
 class Connector(Protocol):
     """A platform: events in, the draft as a private note, the approved reply out."""
 
-    name: str  # the platform, also the channel of its cases: "chatwoot", "discourse", "email"
+    # The platform: "chatwoot", "discourse", "email". It is also the prefix of every conversation key the
+    # connector makes ("chatwoot:<account>:<conversation>"), which is how a reply finds its way back.
+    name: str
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[PlatformEvent]:
         """Check the signature and read the events of one webhook request; [] for events to ignore (our own
