@@ -108,6 +108,7 @@ class Facts:
     matched: tuple[str, ...] = ()
     skipped_tried: tuple[str, ...] = ()
     truncated: bool = False
+    skipped_told: tuple[str, ...] = ()  # what we already told them earlier in the conversation
 
     def render(self, *, inline: bool) -> str:
         """The facts as text: numbered steps when there are several, whole sentences always."""
@@ -200,14 +201,34 @@ def label_matches(label: str, said: set[str]) -> bool:
     return bool(wanted) and len(wanted & said) / len(wanted) >= 0.6
 
 
-def select_facts(passage: Passage, answer: str, message: str, budget: int) -> Facts:
+def already_told(unit: Unit, told: list[set[str]]) -> bool:
+    """Whether a unit is (nearly) a sentence of a reply we already posted in this conversation, or a reply's
+    sentence is (nearly) all of the unit's action ("Hold the reset for 5 seconds" for "... until it blinks")."""
+    mine = words(f"{unit.label or ''} {unit.text}")
+    if not mine:
+        return False
+    for sentence in told:
+        shared = mine & sentence
+        if len(shared) / len(mine) >= 0.8 or (len(shared) >= 3 and len(shared) / max(1, len(sentence)) >= 0.9):
+            return True
+    return False
+
+
+def select_facts(passage: Passage, answer: str, message: str, budget: int, *, told: str = "") -> Facts:
     """The units of ``answer`` that fit this customer's situation, within ``budget`` characters.
 
     Situation lines ("Solid amber: ...") are kept only for the situation the customer named; general
     steps follow in the passage's order, best-matching first when the budget is short; a step the
-    customer says they already took is left out. Nothing is ever cut inside a sentence.
+    customer says they already took, or one we already told them (``told``: our earlier replies in the
+    conversation), is left out, so a follow-up gets the next step. Nothing is ever cut inside a sentence.
+    When everything was told already the facts are empty: a person takes over.
     """
-    units = answer_units(answer)
+    all_units = answer_units(answer)
+    told_sentences = [words(s) for s in sentences(" ".join(told.split()))] if told.strip() else []
+    told_units = [u for u in all_units if told_sentences and already_told(u, told_sentences)]
+    units = [u for u in all_units if u not in told_units]
+    if told_units and not units:
+        return Facts(passage.id, (), skipped_told=tuple(u.text for u in told_units))
     said = words(message)
     attempts = tried_by_customer(message)
     labelled = [u for u in units if u.label]
@@ -252,7 +273,7 @@ def select_facts(passage: Passage, answer: str, message: str, budget: int) -> Fa
     first_ids = {u.index for u in matched}
     chosen.sort(key=lambda u: (u.index not in first_ids, u.index))
     return Facts(passage.id, tuple(chosen), tuple(u.label or "" for u in matched),
-                 tuple(u.text for u in skipped), truncated)
+                 tuple(u.text for u in skipped), truncated, tuple(u.text for u in told_units))
 
 
 # -- the model's part ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ where it enters :meth:`Drafter.draft`; everything after it sees the redacted vie
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -35,14 +36,16 @@ from copilot.guardrails import (
     strip_handle,
     trim_cut_off,
 )
+from copilot.holding import holding_message
 from copilot.knowledge_book import KnowledgeBook
 from copilot.passages import answer_part, fix_summary, focus, plain
 from copilot.pii import redact
 from copilot.prompts import Prompts, Rendered
 from copilot.retrieve import Filters, Retriever
 from copilot.rewrite import Rewriter, reply_max_tokens, retry_sampling
+from copilot.thread import Thread
 from copilot.translate import Translator
-from copilot.types import Draft, Inbound, Passage, Retrieval, Triage, TriageStage
+from copilot.types import Draft, Inbound, Passage, Retrieval, Triage, TriageStage, Turn
 
 PASSAGES_IN_PROMPT = 2
 FACTS_MAX_CHARS = 650
@@ -70,6 +73,7 @@ class Job:
     start: float
     on_token: TokenCallback | None
     model: str
+    thread: Thread = field(default_factory=Thread)  # the conversation's earlier turns (none: a first message)
 
     def draft(self, **fields: Any) -> Draft:
         """A draft of this job, with the fields every path shares."""
@@ -134,8 +138,11 @@ class Drafter:
 
     # -- public API --------------------------------------------------------------------------
     def draft(self, inbound: Inbound, *, on_token: TokenCallback | None = None,
-              triage: Triage | None = None) -> Draft:
+              triage: Triage | None = None, history: Sequence[Turn] = ()) -> Draft:
         """A draft for one inbound message (status ``pending``, or ``escalated`` for a crisis).
+
+        ``history`` is the conversation so far (``ReviewQueue.thread_for``): a follow-up is retrieved with the
+        earlier messages, never repeats what we already told them, and its opening knows it is a follow-up.
 
         A possible crisis stays ``pending`` but is never answered with a fix: it gets the holding message,
         ``needs_attention`` and a flag naming the reason and the customer's words, so a person decides.
@@ -148,7 +155,7 @@ class Drafter:
         handle = self._handle(inbound, profile)
         job = Job(inbound=inbound, message=redact(inbound.text), triage=triage, profile=profile, handle=handle,
                   limit=profile.max_chars - (len(handle) + 1 if handle else 0), start=start, on_token=on_token,
-                  model=self.model_name())
+                  model=self.model_name(), thread=Thread.of(history, inbound.id))
         if triage.crisis or triage.crisis_level == "crisis":
             return self._crisis(job)
         if triage.possible_crisis:
@@ -163,7 +170,7 @@ class Drafter:
         if triage.kind == "spam":
             return job.draft(text="", cited_ids=(), retrieved_ids=(), confidence=0.0, template="",
                              template_hash="", status="skipped", flags=("spam: no reply recommended",))
-        query = job.message
+        query = f"{job.thread.customer_context()} {job.message}".strip()
         if self.settings.draft_mode == "compose" and triage.language != self.settings.kb_language:
             query = self.translator.query(query, self.settings.kb_language)
         retrieval = self.retriever.search(query, filters=Filters(exclude_kinds=("guideline",)))
@@ -206,25 +213,9 @@ class Drafter:
                          flags=tuple(flags))
 
     def _holding(self, job: Job) -> tuple[str, Rendered, tuple[str, ...]]:
-        """The crisis policy's holding message (the safety one for a danger), the text and what it cites."""
-        reason = (job.triage.crisis_reason or "").lower()
-        safety = reason.startswith(("danger", "safety"))
-        # A policy may add a message for one kind of danger ("Safety holding message (gas)"); else the general one.
-        detail = reason.partition(":")[2].strip()
-        headings = [f"Safety holding message ({detail})"] if safety and detail else []
-        headings += ["Safety holding message"] if safety else []
-        headings.append("Holding message")
-        language = self.phrases.language(job.triage.language)
-        # The policy's own text in the customer's language ("Holding message (es)") first, then its general
-        # text for an English message, else the phrase book's text in the customer's language.
-        wanted = [f"{h} ({language})" for h in headings] + (headings if language == "en" else [])
-        holding = next((text for h in wanted if (text := self.book.section("kb-crisis-policy", h))), None)
-        holding = holding or (self.phrases.get(language, "crisis") if language != "en" else None)
-        holding = holding or self.prompts.render("replies/crisis_default.j2").text
-        rendered = self.prompts.render("replies/crisis.j2", holding=plain(holding))
-        text = self._with_handle(fit_length(rendered.text, job.limit), job.handle)
-        cited = ("kb-crisis-policy",) if self.book.entry("kb-crisis-policy") else ()
-        return text, rendered, cited
+        text, rendered, cited = holding_message(job.triage, job.limit, book=self.book, phrases=self.phrases,
+                                                prompts=self.prompts)
+        return self._with_handle(text, job.handle), rendered, cited
 
     def _no_answer(self, job: Job, retrieval: Retrieval) -> Draft:
         rendered = self.prompts.render("replies/no_answer.j2", **self._reply_vars(job))
@@ -242,6 +233,7 @@ class Drafter:
             author=inbound.author if profile.use_handle else None, kind=triage.kind, sentiment=triage.sentiment,
             private=triage.private_info and profile.public, private_channel=profile.private_channel,
             passages=shown, any_unofficial=any(not p.official for p in shown), message=job.message,
+            thread=job.thread.summary() or None,
             example=self.tone_examples.example_for(inbound, triage) if self.tone_examples else None)
         needs_citation = bool(use) and triage.kind not in NO_CITATION_KINDS
         private_public = triage.private_info and profile.public
@@ -302,7 +294,8 @@ class Drafter:
         name = LANGUAGE_NAMES.get(language, "the customer's language")
         example = self.tone_examples.example_for(job.inbound, job.triage) if self.tone_examples else None
         user = self.prompts.render("draft/opener.j2", kind=job.triage.kind, sentiment=job.triage.sentiment,
-                                   language=name, message=job.message[:1200], example=example)
+                                   language=name, message=job.message[:1200], example=example,
+                                   thread=job.thread.summary() or None)
         # What the model must not hand back: its instructions, the examples and the retry's own wording.
         instructions = system.text + "\n" + self.prompts.render("draft/opener_retry.j2", error="",
                                                                  language=name).text
@@ -359,6 +352,10 @@ class Drafter:
         rendered = None
         whole = self._whole(passage) if passage is not None else None
         answer = answer_part(whole)[1] if whole is not None else ""
+        if whole is not None and job.thread.told:
+            told = select_facts(whole, answer, inbound.text, FACTS_MAX_CHARS, told=job.thread.told)
+            if not told.units:  # we gave every step of the guide already: no step again, a person takes over
+                facts, whole, lead, offers = told, None, "", [f"{t['no_answer']} {t['offer']}", t["no_answer"]]
         for offer in offers:
             frame = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
                                         facts="~" if passage else "")
@@ -367,7 +364,7 @@ class Drafter:
             for _ in range(3):  # numbering and joins cost a little more than the units' own length
                 text_facts = ""
                 if whole is not None:
-                    facts = select_facts(whole, answer, inbound.text, budget)
+                    facts = select_facts(whole, answer, inbound.text, budget, told=job.thread.told)
                     text_facts = facts.render(inline=not block)
                 rendered = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
                                                facts=text_facts)
@@ -396,7 +393,7 @@ class Drafter:
             text = " ".join(text.split())
         if len(text) > limit:
             text = fit_length(text, limit)
-        cited = (passage.id,) if passage is not None else ()
+        cited = (passage.id,) if passage is not None and whole is not None else ()
         needs_attention = gap
         if gap:
             flags.append("no grounded answer: knowledge gap")
@@ -404,6 +401,11 @@ class Drafter:
             flags.append("opening from the template: " + "; ".join(opener_issues))
         if facts is not None and facts.skipped_tried:
             flags.append("left out what the customer already tried: " + " | ".join(facts.skipped_tried)[:200])
+        if facts is not None and facts.skipped_told:
+            flags.append("left out what we already told them: " + " | ".join(facts.skipped_told)[:200])
+            if not facts.units:
+                flags.append("the knowledge base has no step we have not already given: a person takes over")
+                needs_attention = True
         problems = check_reply(text, cited=cited, retrieved=[whole] if whole else use, message=inbound.text,
                                max_chars=limit,
                                system_prompt="", needs_citation=False,

@@ -209,3 +209,13 @@ class PublishReport:
             "duplicates": list(self.duplicates),
             "skipped": list(self.skipped),
         }
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    """What became of a message a connector received: its queue item and case (spam: a case alone), or a
+    duplicate of a delivery taken in before."""
+
+    item: ReviewItem | None = None
+    case: Case | None = None
+    duplicate: bool = False

@@ -8,7 +8,7 @@ queue's store modules call them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from copilot.queue.publish import OutgoingMessage
 from copilot.queue.records import ITEM_KINDS, TRANSITIONS, AuditEvent, Case, ReviewItem, crisis_level_of
 
 IMPORT_ACTOR = "import"  # the actor recorded for drafts imported in bulk (``ReviewQueue.import_drafts``)
+PLATFORM_ACTOR = "platform:"  # prefix of the actor for messages a connector took in ("platform:chatwoot")
 
 Row = Mapping[Any, Any]  # a database row as a mapping
 
@@ -185,6 +186,18 @@ def insert_draft(
     return int(item_id)
 
 
+def case_without_draft(conn: Connection, data: dict[str, Any], *, by: str, now: datetime) -> int:
+    """The case of a message triaged as spam (a ``Draft.to_dict()`` with no reply), with its turn."""
+    inbound = data["inbound"]
+    channel = data.get("channel") or inbound.get("channel") or "twitter"
+    triage = data.get("triage") or {}
+    received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
+    case_id = case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received, by, now)
+    add_message(conn, case_id, "in", platform_id=inbound.get("id"), author=inbound.get("author"),
+                text=inbound.get("text") or "", at=received, item_id=None)
+    return case_id
+
+
 def add_message(conn: Connection, case_id: int, direction: str, *, platform_id: str | None, author: str | None,
                 text: str, at: datetime, item_id: int | None) -> None:
     """Add a message to a case's thread, once per platform id (a redraft of the same message adds nothing)."""
@@ -217,7 +230,8 @@ def case_for(
             return int(case["id"])
     return new_id(conn.execute(insert(c).values(
         inbound_id=inbound_id, channel=channel, author=inbound.get("author"), text=inbound.get("text") or "",
-        triage=triage, owner=None if by == IMPORT_ACTOR else by, status="open", priority=priority,
+        triage=triage, owner=None if by == IMPORT_ACTOR or by.startswith(PLATFORM_ACTOR) else by, status="open",
+        priority=priority,
         received_at=received, created_at=now, updated_at=now, conversation=conversation,
     )))
 
@@ -289,3 +303,18 @@ def next_to_publish(conn: Connection, *, started: datetime, abandoned_before: da
         .limit(1)
         .with_for_update(skip_locked=True)
     ).mappings().first()
+
+
+def delivered(conn: Connection, platform: str, delivery_ids: Sequence[str]) -> bool:
+    """Whether any of these webhook deliveries (or message ids) of ``platform`` was taken in before."""
+    d = tables.deliveries
+    return conn.execute(select(d.c.id).where(d.c.platform == platform, d.c.delivery_id.in_(list(delivery_ids)))
+                        .limit(1)).first() is not None
+
+
+def record_delivery(conn: Connection, platform: str, delivery_ids: Sequence[str], *, now: datetime,
+                    case_id: int | None, item_id: int | None) -> None:
+    """Remember deliveries taken in (a unique key: a concurrent second delivery fails its transaction)."""
+    for delivery_id in dict.fromkeys(delivery_ids):
+        conn.execute(insert(tables.deliveries).values(platform=platform, delivery_id=delivery_id[:200],
+                                                      received_at=now, case_id=case_id, item_id=item_id))

@@ -23,20 +23,23 @@ from copilot.queue import delivery, users
 from copilot.queue.db import IMPORT_LOCK, build_engine, exclusive, migrate, reading, writing
 from copilot.queue.publish import OutgoingMessage, PostReceipt, Publisher
 from copilot.queue.reads import QueueReads
-from copilot.queue.records import Case, PublishReport, ReviewItem, User, crisis_level_of
+from copilot.queue.records import Case, PublishReport, ReviewItem, TakenIn, User, crisis_level_of
 from copilot.queue.rows import (
     IMPORT_ACTOR,
+    PLATFORM_ACTOR,
     add_message,
     apply_action,
-    case_for,
     case_from_row,
+    case_without_draft,
     checked,
+    delivered,
     insert_draft,
     item_from_row,
     load_case,
     load_row,
     message_from_row,
     next_to_publish,
+    record_delivery,
     record_event,
     record_import,
     set_owner,
@@ -149,22 +152,52 @@ class ReviewQueue(QueueReads):
         if draft.kind != "reply" or draft.status != "skipped":
             raise UserError(f"only a reply skipped as spam is recorded without a draft, not a {draft.status} "
                             f"{draft.kind}")
-        inbound = data["inbound"]
-        channel = data.get("channel") or inbound.get("channel") or "twitter"
-        triage = data.get("triage") or {}
         for attempt in range(2):
             try:
                 with writing(self.engine) as conn:
                     users.require(conn, by, "submit")
-                    now = self.clock()
-                    received = now - timedelta(minutes=float(inbound.get("waiting_minutes") or 0.0))
-                    case_id = case_for(conn, inbound, channel, triage, int(triage.get("priority") or 4), received,
-                                       by, now)
+                    case_id = case_without_draft(conn, data, by=by, now=self.clock())
                     return case_from_row(load_case(conn, case_id))
             except IntegrityError:
                 if attempt:  # the same message recorded twice at once: join the other's case
                     raise
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def take_in(self, draft: Draft, *, platform: str, delivery_ids: Sequence[str]) -> TakenIn:
+        """A message a connector received (a signed webhook, a mailbox): its draft, or for spam its case alone,
+        with its delivery ids, in one transaction. A delivery taken in before adds nothing (``duplicate``).
+
+        The platform's signature is the sender's authentication, so no user role is checked; the actor is
+        ``platform:<name>`` and the new case has no owner.
+        """
+        if not delivery_ids:
+            raise UserError("a message from a platform needs a delivery id")
+        actor = f"{PLATFORM_ACTOR}{platform}"
+        data = draft.to_dict()
+        try:
+            with writing(self.engine) as conn:
+                if delivered(conn, platform, delivery_ids):
+                    return TakenIn(duplicate=True)
+                now = self.clock()
+                if draft.status == "skipped":
+                    case_id = case_without_draft(conn, data, by=actor, now=now)
+                    record_delivery(conn, platform, delivery_ids, now=now, case_id=case_id, item_id=None)
+                    return TakenIn(case=case_from_row(load_case(conn, case_id)))
+                item_id = insert_draft(conn, data, by=actor, now=now, detail={"platform": platform})
+                item = item_from_row(load_row(conn, item_id))
+                record_delivery(conn, platform, delivery_ids, now=now, case_id=item.case_id, item_id=item_id)
+                return TakenIn(item=item, case=case_from_row(load_case(conn, item.case_id))
+                               if item.case_id is not None else None)
+        except IntegrityError:
+            with reading(self.engine) as conn:
+                if delivered(conn, platform, delivery_ids):  # the same delivery, taken in at the same moment
+                    return TakenIn(duplicate=True)
+            raise
+
+    def seen_delivery(self, platform: str, delivery_ids: Sequence[str]) -> bool:
+        """Whether a delivery was taken in before (checked before drafting, so a redelivery costs no model call)."""
+        with reading(self.engine) as conn:
+            return delivered(conn, platform, delivery_ids)
 
     def import_drafts(self, rows: Sequence[Row], *, sha256: str, source: str) -> int:
         """Insert drafts (``Draft.to_dict()``s) in bulk once: a batch whose hash was imported before adds nothing."""
