@@ -1,0 +1,142 @@
+"""Messages from the platforms: a signed event becomes a case with its thread, a draft, and a private note.
+
+The web server's webhook route calls :meth:`Intake.receive` with the raw request; a mailbox loop calls
+:meth:`Intake.poll`. For each message: a delivery taken in before (the same delivery id, or the same message
+id) is acknowledged and nothing else happens; otherwise the draft is written with the conversation so far
+(``ReviewQueue.thread_for``), stored with its delivery ids in one transaction (``ReviewQueue.take_in``), and
+shown to the team inside the platform as a private note. Nothing is ever posted publicly here: the public
+reply leaves only after a person approves it, through the publisher (see ``connectors.registry``).
+
+Webhooks are processed before the answer, so a platform that times out redelivers, and the redelivery is
+recognised; a message is never lost between an acknowledgement and its case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from copilot.connectors.base import Connector, PlatformEvent, WebhookRejected
+from copilot.errors import CopilotError
+from copilot.queue.records import ReviewItem
+from copilot.queue.store import ReviewQueue
+from copilot.types import Draft, Inbound, Turn
+
+log = logging.getLogger(__name__)
+
+
+class DraftStage(Protocol):
+    """What the intake needs of the drafter."""
+
+    def draft(self, inbound: Inbound, *, history: Sequence[Turn] = ()) -> Draft: ...
+
+
+class Mailbox(Protocol):
+    """A connector that is polled (email) instead of called; it marks a message taken once its case exists."""
+
+    name: str
+
+    def poll(self) -> list[PlatformEvent]: ...
+
+    def mark_taken(self, event: PlatformEvent) -> None: ...
+
+
+@dataclass(frozen=True)
+class IntakeReport:
+    """What one webhook request or one poll became."""
+
+    platform: str
+    items: tuple[int, ...] = ()  # queue items drafted for review
+    cases: tuple[int, ...] = ()  # cases opened or joined (spam included)
+    duplicates: int = 0  # deliveries taken in before
+    ignored: int = 0  # requests with no message for us (our own posts, private notes, other events)
+    note_errors: tuple[str, ...] = ()  # notes the platform did not take (the drafts are in the queue anyway)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def note_text(item: ReviewItem) -> str:
+    """The private note with the draft: what a person sees inside the platform before anything is public."""
+    if item.crisis_level == "crisis":
+        head = f"Crisis: a trained person must answer this (queue item {item.id}). Suggested holding message:"
+    elif item.crisis_level == "possible":
+        head = f"Possible crisis: a person decides (queue item {item.id}). Suggested holding message:"
+    else:
+        head = f"Suggested reply, waiting for review (queue item {item.id}):"
+    flags = item.draft.get("flags") or []
+    tail = "\n\nNotes: " + "; ".join(str(f) for f in flags[:4]) if flags else ""
+    return f"{head}\n\n{item.text}{tail}"
+
+
+class Intake:
+    """Takes platform messages into the queue, once each, with their drafts."""
+
+    def __init__(self, queue: ReviewQueue, drafter: DraftStage, connectors: Mapping[str, Connector]) -> None:
+        self.queue = queue
+        self.drafter = drafter
+        self.connectors = dict(connectors)
+
+    def connector(self, platform: str) -> Connector:
+        """The configured connector, or a 404 that says how to configure one."""
+        found = self.connectors.get(platform)
+        if found is None:
+            known = ", ".join(sorted(self.connectors)) or "none"
+            raise WebhookRejected(404, f"no {platform} connector is configured (configured: {known}); see "
+                                       f"docs/connectors/ for the COPILOT_{platform.upper()}_* settings")
+        return found
+
+    def receive(self, platform: str, headers: Mapping[str, str], body: bytes) -> IntakeReport:
+        """One webhook request: verified and read by the connector (``WebhookRejected`` if not), then taken in."""
+        connector = self.connector(platform)
+        events = connector.parse(headers, body)
+        if not events:
+            return IntakeReport(platform, ignored=1)
+        return self.take(connector, events)
+
+    def poll(self, mailbox: Mailbox) -> IntakeReport:
+        """One round of a polled connector; each message is marked taken only after its case is stored."""
+        connector = self.connector(mailbox.name)
+        return self.take(connector, mailbox.poll(), taken=mailbox.mark_taken)
+
+    def take(self, connector: Connector, events: Sequence[PlatformEvent], *,
+             taken: Callable[[PlatformEvent], None] | None = None) -> IntakeReport:
+        """Draft and store each event once, then post its note."""
+        items: list[int] = []
+        cases: list[int] = []
+        duplicates = 0
+        errors: list[str] = []
+        for event in events:
+            inbound = event.inbound
+            ids = [event.delivery_id] + ([f"message:{inbound.id}"] if inbound.id else [])
+            if self.queue.seen_delivery(connector.name, ids):  # no model call for a redelivery
+                duplicates += 1
+            else:
+                history = self.queue.thread_for(inbound.channel, inbound.conversation)
+                draft = self.drafter.draft(inbound, history=history)
+                result = self.queue.take_in(draft, platform=connector.name, delivery_ids=ids)
+                if result.duplicate:
+                    duplicates += 1
+                if result.case is not None:
+                    cases.append(result.case.id)
+                if result.item is not None:
+                    items.append(result.item.id)
+                    error = self._note(connector, inbound, result.item)
+                    if error:
+                        errors.append(error)
+            if taken is not None:
+                taken(event)
+        return IntakeReport(connector.name, tuple(items), tuple(cases), duplicates, 0, tuple(errors))
+
+    @staticmethod
+    def _note(connector: Connector, inbound: Inbound, item: ReviewItem) -> str | None:
+        try:
+            connector.post_note(inbound, note_text(item))
+        except (CopilotError, OSError, httpx.HTTPError) as exc:  # the case and draft are stored already
+            log.warning("%s did not take the note for item %s: %s", connector.name, item.id, exc)
+            return f"item {item.id}: {exc}"
+        return None
