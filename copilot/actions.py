@@ -14,9 +14,10 @@ from pathlib import Path
 
 from copilot.community.apply import ApplyReport, apply_proposals, validate_entry_text
 from copilot.config import Settings
+from copilot.connectors.registry import build_routing_publisher
 from copilot.errors import UserError
 from copilot.index import IngestReport
-from copilot.queue.publish import Publisher, build_publisher
+from copilot.queue.publish import Publisher
 from copilot.queue.records import PublishReport, ReviewItem
 from copilot.queue.store import ReviewQueue
 
@@ -26,13 +27,14 @@ class Actions:
     """Approve, edit, reject, reopen, assign, apply FAQ proposals and publish, for one queue and knowledge base.
 
     ``reindex`` rebuilds the index after an FAQ proposal is written (only then, so an ordinary approval never
-    loads the embedding model); ``publisher`` builds the configured publisher for one publishing run.
+    loads the embedding model); ``publisher`` builds the publisher for one publishing run: the configured one,
+    with each configured connector answering the conversations of its platform.
     """
 
     settings: Settings
     queue: ReviewQueue
     reindex: Callable[[], IngestReport]
-    publisher: Callable[[Settings], Publisher] = build_publisher
+    publisher: Callable[[Settings], Publisher] = build_routing_publisher
 
     @property
     def kb_dir(self) -> Path:

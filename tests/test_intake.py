@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from _queue_support import outbox_lines
 from test_compose import make
 from test_draft import labels
 
 from copilot.connectors.base import PlatformEvent, WebhookRejected
+from copilot.connectors.registry import RoutingPublisher
 from copilot.intake import Intake
-from copilot.queue.publish import OutgoingMessage, PostReceipt, PublishError
+from copilot.queue.publish import OutboxPublisher, OutgoingMessage, PostReceipt, PublishError
 from copilot.types import Inbound
 
 OPENING = "Thanks for sticking with this, we will get it sorted together."
@@ -143,3 +146,39 @@ def test_a_polled_message_is_marked_taken_only_once_stored(setup) -> None:
     assert intake.poll(connector).items and connector.taken == ["e1"]
     assert intake.poll(connector).duplicates == 1 and connector.taken == ["e1", "e1"]
     assert pipe.queue.count_items() == 1
+
+
+def test_an_approved_reply_goes_back_through_its_platform_exactly_once(setup) -> None:
+    pipe, connector, intake = setup
+    posted: list[OutgoingMessage] = []
+
+    def post(message: OutgoingMessage) -> PostReceipt:
+        posted.append(message)
+        return PostReceipt(external_id=f"fc-{len(posted)}")
+
+    connector.post = post  # type: ignore[method-assign]
+    [platform_item] = intake.receive("fakechat", SIGNED, event("m1", "my bulb will not connect to the wifi")).items
+    pasted = pipe.queue.submit(pipe.drafter.draft(Inbound(text="my bulb will not connect", channel="chat")), by="kim")
+    for item_id in (platform_item, pasted.id):
+        pipe.actions.approve(item_id, by="rita", version=pipe.queue.get(item_id).version)
+    actions = replace(pipe.actions, publisher=lambda s: RoutingPublisher(OutboxPublisher(s.outbox_path),
+                                                                         {"fakechat": connector}))
+    report = actions.publish(by="rita")
+    assert len(report.posted) == 2 and [m.item_id for m in posted] == [platform_item]
+    assert [line["item_id"] for line in outbox_lines(pipe.settings)] == [pasted.id]
+    assert actions.publish(by="rita").posted == () and len(posted) == 1  # exactly once
+    case = pipe.queue.get(platform_item).case_id
+    assert [(t.direction, t.platform_id) for t in pipe.queue.thread(case)] == [("in", "m1"), ("out", "fc-1")]
+
+
+def test_a_reply_for_a_platform_that_is_not_configured_fails_and_is_kept(setup) -> None:
+    pipe, _connector, _intake = setup
+    draft = pipe.drafter.draft(Inbound(text="my bulb will not connect", channel="chat", id="c1",
+                                       conversation="chatwoot:1:42"))
+    item = pipe.queue.submit(draft, by="kim")
+    pipe.actions.approve(item.id, by="rita", version=item.version)
+    actions = replace(pipe.actions, publisher=lambda s: RoutingPublisher(OutboxPublisher(s.outbox_path), {}))
+    report = actions.publish(by="rita")
+    [(failed_id, error)] = report.failed
+    assert report.posted == () and failed_id == item.id and "no chatwoot connector is configured" in error
+    assert pipe.queue.get(item.id).status == "failed" and outbox_lines(pipe.settings) == []
