@@ -155,7 +155,7 @@ class Drafter:
         handle = self._handle(inbound, profile)
         job = Job(inbound=inbound, message=redact(inbound.text), triage=triage, profile=profile, handle=handle,
                   limit=profile.max_chars - (len(handle) + 1 if handle else 0), start=start, on_token=on_token,
-                  model=self.model_name(), thread=Thread.of(history, inbound.id))
+                  model=self.model_name(), thread=Thread.of(history, inbound.id, inbound.text))
         if triage.crisis or triage.crisis_level == "crisis":
             return self._crisis(job)
         if triage.possible_crisis:

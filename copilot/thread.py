@@ -29,9 +29,16 @@ class Thread:
     turns: tuple[Turn, ...] = ()
 
     @classmethod
-    def of(cls, history: Sequence[Turn], current_id: str | None = None) -> Thread:
-        """The earlier turns of ``history``, without the message being drafted (when it is already stored)."""
-        earlier = [t for t in history if not (t.direction == "in" and current_id and t.platform_id == current_id)]
+    def of(cls, history: Sequence[Turn], current_id: str | None = None, current_text: str = "") -> Thread:
+        """The earlier turns of ``history``, without the message being drafted when it is stored already
+        (by its id, or as the newest customer turn with the same text: a case opened again in the web app)."""
+        def same(turn: Turn) -> bool:
+            return turn.direction == "in" and (not current_text.strip() or (
+                " ".join(turn.text.split()) == " ".join(current_text.split())))
+
+        earlier = [t for t in history if not (current_id and t.platform_id == current_id and same(t))]
+        if earlier and current_text.strip() and same(earlier[-1]):
+            earlier.pop()
         return cls(tuple(Turn(t.direction, redact(t.text), t.author, t.at, t.platform_id)
                          for t in earlier if t.text.strip()))
 

@@ -11,7 +11,7 @@ from _ui_support import AGENT, COMPLAINT, CRISIS, KB, REVIEWER, REWRITE, UiWorld
 
 from copilot.errors import ConflictError, CopilotError, PermissionDenied, UserError
 from copilot.queue.store import requires_individual_decision
-from copilot.types import Triage
+from copilot.types import Inbound, Triage
 from copilot.ui import access, render
 from copilot.ui import community_handlers as ch
 from copilot.ui import handlers as h
@@ -559,3 +559,37 @@ def test_a_real_customer_marked_as_spam_is_answered_only_by_a_person(fresh: UiWo
     assert h.publish(fresh.pipeline, REVIEWER).posted == ()  # nothing goes out before a reviewer approves
     approved = h.approve(fresh.pipeline, REVIEWER, item.id, item.version)
     assert approved.status == "approved" and approved.approved_by == REVIEWER
+
+
+# Conversations -----------------------------------------------------------------------------------------
+
+
+def test_a_follow_up_shows_its_thread_in_review_and_reply_and_is_drafted_with_it(fresh: UiWorld) -> None:
+    from dataclasses import replace
+
+    from copilot.queue.publish import OutboxPublisher
+
+    pipe = fresh.pipeline
+    first = pipe.drafter.draft(Inbound(text="My hub shows a solid amber light", channel="chat", author="@sam",
+                                       id="cw-1", conversation="chatwoot:1:42"))
+    item = pipe.queue.submit(first, by=AGENT)
+    pipe.actions.approve(item.id, by=REVIEWER, version=item.version)
+    pipe.queue.publish_approved(OutboxPublisher(pipe.settings.outbox_path), by=REVIEWER)
+    follow = replace(first, inbound=Inbound(text="Unplugged it like you said, still amber", channel="chat",
+                                            author="@sam", id="cw-2", conversation="chatwoot:1:42"))
+    second = pipe.queue.submit(follow, by=AGENT)
+    detail = h.review_detail(pipe, REVIEWER, second.id)
+    assert [t.direction for t in detail.thread] == ["in", "out", "in"]
+    page = render.detail_html(detail)
+    assert "Conversation (3 messages)" in page and "we replied" in page
+    assert page.index("solid amber light") < page.index("Unplugged it like you said")
+    view = h.open_case(pipe, AGENT, second.case_id)
+    assert view.case.text == "Unplugged it like you said, still amber" and len(view.thread) == 3
+    # Drafting the opened case again (the Reply screen sends the case's first message id) sees the thread.
+    h.draft_reply(pipe, AGENT, view.case.text, "chat", "@sam", inbound_id=view.case.inbound_id)
+    prompt = fresh.chat.seen[-1][-1].content
+    assert "Earlier in this conversation" in prompt and "solid amber light" in prompt
+    assert prompt.count("Unplugged it like you said") == 1  # the message itself is not its own history
+    single = submitted(fresh)
+    assert len(h.review_detail(pipe, REVIEWER, single.id).thread) == 1
+    assert "Conversation (" not in render.detail_html(h.review_detail(pipe, REVIEWER, single.id))

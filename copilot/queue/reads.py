@@ -89,6 +89,15 @@ class QueueReads:
             rows = conn.execute(select(m).where(m.c.case_id == case_id).order_by(m.c.at, m.c.id)).mappings()
             return [_turn(row) for row in rows]
 
+    def thread_of_message(self, channel: str, inbound_id: str | None, *, limit: int = 12) -> list[Turn]:
+        """The last ``limit`` messages of the case a message id belongs to (empty for a new message)."""
+        if not inbound_id:
+            return []
+        c = tables.cases
+        with reading(self.engine) as conn:
+            case_id = conn.execute(select(c.c.id).where(c.c.channel == channel, c.c.inbound_id == inbound_id)).scalar()
+        return self.thread(int(case_id))[-max(1, limit):] if case_id is not None else []
+
     def thread_for(self, channel: str, conversation: str | None, *, limit: int = 12) -> list[Turn]:
         """The last ``limit`` messages of a conversation's case (empty for a new conversation or none)."""
         if not conversation:

@@ -78,7 +78,8 @@ def draft_reply(
     inbound = inbound_from(text, channel, author, inbound_id)
     if pipeline.index.count() == 0:
         raise UserError("the knowledge base is not indexed yet: re-index it on the Knowledge screen")
-    draft = pipeline.drafter.draft(inbound, on_token=on_token)
+    history = pipeline.queue.thread_of_message(inbound.channel, inbound.id)  # a case opened again: its thread
+    draft = pipeline.drafter.draft(inbound, on_token=on_token, history=history)
     spam_case = None
     if draft.status == "skipped":  # kept as a case, so a real customer mislabelled as spam can be found
         assert user is not None
@@ -200,7 +201,7 @@ def open_case(pipeline: Pipeline, user: str | None, case_id: int | None) -> Case
     queue = pipeline.queue
     case = queue.get_case(int(case_id))
     items = tuple(i for i in queue.list_items(status=None, kind="reply", limit=10_000) if i.case_id == case.id)
-    return CaseView(case, items)
+    return CaseView(case, items, tuple(queue.thread(case.id)))
 
 
 def my_items(pipeline: Pipeline, user: str | None, *, limit: int = 20) -> list[ReviewItem]:
@@ -235,8 +236,9 @@ def review_detail(pipeline: Pipeline, user: str | None, item_id: int | None) -> 
     item = pipeline.queue.get(int(item_id))
     draft = item.draft or {}
     sources = sources_of(pipeline, tuple(draft.get("retrieved_ids") or ()), tuple(draft.get("cited_ids") or ()))
+    thread = tuple(pipeline.queue.thread(item.case_id)) if item.case_id is not None else ()
     return ReviewDetail(item=item, sources=tuple(sources), diff=tuple(diff_words(item.original_text, item.text)),
-                        audit=tuple(pipeline.queue.audit(item.id)), triage=dict(item.triage))
+                        audit=tuple(pipeline.queue.audit(item.id)), triage=dict(item.triage), thread=thread)
 
 
 def diff_words(before: str, after: str) -> list[DiffPart]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from copilot.index import IngestReport
 from copilot.queue.records import AuditEvent, PublishReport, ReviewItem, User
-from copilot.types import Draft, Entry, Passage, Triage
+from copilot.types import Draft, Entry, Passage, Triage, Turn
 from copilot.ui.views import (
     Account,
     DiffPart,
@@ -240,7 +240,23 @@ def detail_html(detail: ReviewDetail) -> str:
         extra += f'<div class="copilot-error">Last publishing error: {esc(i.error)}</div>'
     inbound = (f'<blockquote class="inbound"><b>{esc(i.author or "customer")}</b> on {esc(i.channel)}: '
                f"{esc(i.inbound_text)}</blockquote>") if i.inbound_text else ""
+    if len(detail.thread) > 1:  # a follow-up: the whole conversation, this message last
+        inbound = thread_html(detail.thread, customer=i.author)
     return head + extra + triage_html(detail.triage) + inbound
+
+
+def thread_html(turns: Sequence[Turn], *, customer: str | None = None) -> str:
+    """A case's conversation, oldest first: what the customer wrote and what we posted."""
+    if not turns:
+        return ""
+    rows = []
+    for t in turns:
+        who = esc(t.author or customer or "customer") if t.direction == "in" else "we replied"
+        when = f" · {t.at:%Y-%m-%d %H:%M}" if t.at else ""
+        rows.append(f'<div class="turn turn-{"in" if t.direction == "in" else "out"}"><b>{who}</b>{when}<br>'
+                    f"{esc(t.text)}</div>")
+    return f'<div class="thread" id="thread"><b>Conversation ({len(turns)} messages)</b>{"".join(rows)}</div>'
+
 
 
 def publish_md(report: PublishReport) -> str:
@@ -408,6 +424,9 @@ CSS = """
 .diff del { background: #fee2e2; color: #991b1b; } .diff ins { background: #dcfce7; color: #166534;
   text-decoration: none; }
 blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px 10px; background: #f9fafb; }
+.thread { margin: 6px 0; } .thread .turn { margin: 4px 0; padding: 4px 10px; border-radius: 6px; }
+.thread .turn-in { border-left: 4px solid #9ca3af; background: #f9fafb; }
+.thread .turn-out { border-left: 4px solid #2563eb; background: #eff6ff; margin-left: 24px; }
 .metrics { display: flex; flex-wrap: wrap; gap: 10px; }
 .metric { border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px 14px; min-width: 130px; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 12px; }

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from copilot.queue.records import AuditEvent, Case, ReviewItem
-from copilot.types import Draft, Triage
+from copilot.types import Draft, Triage, Turn
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class CaseView:
 
     case: Case
     items: tuple[ReviewItem, ...]
+    thread: tuple[Turn, ...] = ()  # every message of the case, in order
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ReviewDetail:
     diff: tuple[DiffPart, ...]
     audit: tuple[AuditEvent, ...]
     triage: dict[str, Any] = field(default_factory=dict)
+    thread: tuple[Turn, ...] = ()  # the conversation of the item's case, in order
 
     @property
     def edited(self) -> bool:

@@ -42,6 +42,7 @@ class ReplyScreen:
     submit: gr.Button
     note: gr.HTML
     sources: gr.HTML
+    thread: gr.HTML  # the conversation of a case opened from the Inbox
 
     @property
     def buttons(self) -> list[gr.Button]:
@@ -57,6 +58,7 @@ def build(ctx: Context, inbox: InboxScreen, tabs: gr.Tabs) -> ReplyScreen:
             with gr.Column(scale=3):
                 sample = gr.Dropdown(label="Or pick a sample message", elem_id="sample",
                                      choices=[(s["label"], n) for n, s in enumerate(SAMPLES)], value=None)
+                thread = gr.HTML(elem_id="reply-thread")
                 message = gr.Textbox(label="Inbound message", lines=4, elem_id="message",
                                      placeholder="Paste the customer's message here")
                 with gr.Row():
@@ -78,7 +80,7 @@ def build(ctx: Context, inbox: InboxScreen, tabs: gr.Tabs) -> ReplyScreen:
                 gr.Markdown("#### Knowledge behind the draft")
                 sources = gr.HTML(elem_id="sources")
     screen = ReplyScreen(tab, draft_state, inbound_state, sample, message, channel, author, draft_btn, triage,
-                         reply, status, rewrites, language, submit, note, sources)
+                         reply, status, rewrites, language, submit, note, sources, thread)
     _wire_form(ctx, screen)
     _wire_draft(ctx, screen)
     _wire_submit(ctx, screen, inbox)
@@ -92,10 +94,10 @@ def _wire_form(ctx: Context, s: ReplyScreen) -> None:
             return {}
         sample = SAMPLES[int(index)]
         return {s.message: sample["text"], s.channel: sample["channel"], s.author: sample["author"],
-                s.inbound_id: None}
-    s.sample.change(on_sample, s.sample, [s.message, s.channel, s.author, s.inbound_id])
-    # A new message is a new case: forget the id of the one picked before.
-    s.message.input(lambda: None, None, s.inbound_id)
+                s.inbound_id: None, s.thread: ""}
+    s.sample.change(on_sample, s.sample, [s.message, s.channel, s.author, s.inbound_id, s.thread])
+    # A new message is a new case: forget the id (and the conversation) of the one picked before.
+    s.message.input(lambda: (None, ""), None, [s.inbound_id, s.thread])
 
 
 def _locked(s: ReplyScreen, locked: bool) -> Callable[[], Updates]:
@@ -176,12 +178,14 @@ def _wire_submit(ctx: Context, s: ReplyScreen, inbox: InboxScreen) -> None:
 def _wire_case_open(ctx: Context, s: ReplyScreen, inbox: InboxScreen, tabs: gr.Tabs) -> None:
     def on_case_open(case_id: int | None, request: gr.Request) -> Updates:
         def run(user: str) -> Updates:
-            case = h.open_case(ctx.pipeline, user, case_id).case
-            return {tabs: gr.Tabs(selected="reply"), s.message: case.text, s.channel: case.channel,
+            view = h.open_case(ctx.pipeline, user, case_id)
+            case = view.case
+            thread = r.thread_html(view.thread, customer=case.author) if len(view.thread) > 1 else ""
+            return {tabs: gr.Tabs(selected="reply"), s.thread: thread, s.message: case.text, s.channel: case.channel,
                     s.author: case.author or "", s.inbound_id: case.inbound_id or h.new_inbound_id(),
                     s.draft: None, s.reply: "", s.triage: r.triage_html(case.triage), s.status: "",
                     s.sources: "", inbox.message: ""}
         return guarded(request, inbox.message, run)
     inbox.case_open.click(on_case_open, inbox.case_pick,
-                          [tabs, s.message, s.channel, s.author, s.inbound_id, s.draft, s.reply, s.triage,
+                          [tabs, s.thread, s.message, s.channel, s.author, s.inbound_id, s.draft, s.reply, s.triage,
                            s.status, s.sources, inbox.message])
