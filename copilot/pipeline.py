@@ -17,9 +17,12 @@ from copilot.actions import Actions
 from copilot.community.examples import ToneExamples
 from copilot.compose import PhraseBook, load_phrase_book
 from copilot.config import Settings
+from copilot.connectors.base import Connector
+from copilot.connectors.registry import build_connectors
 from copilot.draft import Drafter
 from copilot.gaps import GapLog
 from copilot.index import Index, IngestReport, Progress, ingest
+from copilot.intake import Intake
 from copilot.knowledge_book import KnowledgeBook
 from copilot.prompts import Prompts, load_prompts
 from copilot.queue.store import ReviewQueue, open_queue
@@ -112,6 +115,16 @@ class Pipeline:
     def actions(self) -> Actions:
         """What people do to queued items (approve, edit, reject, reopen, assign, apply, publish)."""
         return Actions(self.settings, self.queue, reindex=self.ingest)
+
+    @cached_property
+    def connectors(self) -> dict[str, Connector]:
+        """The platforms configured in the settings (Chatwoot, Discourse, email), by name."""
+        return build_connectors(self.settings)
+
+    @cached_property
+    def intake(self) -> Intake:
+        """Platform messages into the queue: webhooks and the mailbox, once each, with their drafts."""
+        return Intake(self.queue, self.drafter, self.connectors)
 
     @cached_property
     def drafter(self) -> Drafter:
