@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +40,7 @@ import httpx
 
 from copilot.config import Settings
 from copilot.connectors.base import PlatformEvent, WebhookRejected
-from copilot.connectors.http import PlatformClient, lower_keys
+from copilot.connectors.http import PlatformClient, json_object, lower_keys
 from copilot.errors import ConfigError
 from copilot.queue.publish import OutgoingMessage, PostReceipt, PublishError
 from copilot.types import Inbound
@@ -122,12 +121,7 @@ class ChatwootConnector:
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[PlatformEvent]:
         found = lower_keys(headers)
         self._verify(found, body)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise WebhookRejected(400, f"the body is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise WebhookRejected(400, "the body is not a JSON object")
+        data = json_object(body)
         if data.get("event") != "message_created":
             return []
         message = _message(data)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +40,7 @@ import httpx
 
 from copilot.config import Settings
 from copilot.connectors.base import PlatformEvent, WebhookRejected
-from copilot.connectors.http import PlatformClient, lower_keys
+from copilot.connectors.http import PlatformClient, json_object, lower_keys
 from copilot.errors import ConfigError
 from copilot.queue.publish import OutgoingMessage, PostReceipt, PublishError
 from copilot.types import Inbound
@@ -121,12 +120,7 @@ class DiscourseConnector:
             raise WebhookRejected(401, "missing X-Discourse-Event-Signature")
         if not hmac.compare_digest(sign(self._secret, body).encode(), signature.encode()):
             raise WebhookRejected(401, "wrong X-Discourse-Event-Signature")
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise WebhookRejected(400, f"the body is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise WebhookRejected(400, "the body is not a JSON object")
+        data = json_object(body)
         if found.get(EVENT_HEADER) != "post_created" or "ping" in data:
             return []
         post = data.get("post")

@@ -15,6 +15,7 @@ Both web connectors (Chatwoot, Discourse) call their platform through :class:`Pl
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from copilot.connectors.base import WebhookRejected
 from copilot.queue.publish import RETRYABLE_STATUS, PostReceipt, PublishError
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,17 @@ def _json(response: httpx.Response, platform: str) -> Any:
     except ValueError as exc:
         raise PublishError(f"{platform} answered HTTP {response.status_code} with something that is not JSON: "
                            f"{response.text[:200]}") from exc
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A webhook's body as a JSON object, or ``WebhookRejected(400)``."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise WebhookRejected(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected(400, "the body is not a JSON object")
+    return data
 
 
 def lower_keys(headers: Mapping[str, str]) -> dict[str, str]:

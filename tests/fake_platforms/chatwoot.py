@@ -119,7 +119,7 @@ class FakeChatwoot(FakeServer):
             return 404, {"error": "Resource could not be found"}
         params = request.json() or {}
         attributes = params.get("content_attributes") or {}
-        message = self._store(conversation, params.get("content"), params.get("message_type") or "outgoing",
+        message = self._store(conversation, str(params.get("content") or ""), params.get("message_type") or "outgoing",
                               bool(params.get("private")), attributes if isinstance(attributes, dict) else {},
                               self.agent)
         answer = self._api_message(message)

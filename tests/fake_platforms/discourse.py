@@ -28,7 +28,7 @@ _TOPIC_AT = re.compile(r"^/t/(\d+)/(\d+)\.json$")
 _EXTERNAL = re.compile(r"^/t/external_id/([\w-]+)\.json$")
 _POST = re.compile(r"^/posts/(\d+)\.json$")
 NOT_FOUND = {"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}
-_TRUE = {True, "true", "1", 1, "t", "on"}
+_TRUE = {True, "true", "1", "t", "on"}
 
 
 @dataclass
