@@ -22,8 +22,8 @@ Checked against Discourse's own source (discourse/discourse):
   number past the end loads the last page, ``TopicView#filter_posts_near``) lists the latest posts with their
   ``raw``; ``GET /t/external_id/{id}.json`` (``topics#show_by_external_id``) finds a topic by its external id.
 
-Exactly once: a reply's raw ends with an HTML comment holding the queue's key (``cooked`` drops it, so readers
-never see it); before posting, and after an attempt whose outcome is unknown, the topic's latest posts are
+Exactly once: a reply's raw ends with an HTML comment holding the queue's key (a comment is never displayed,
+so readers do not see it); before posting, and after an attempt whose outcome is unknown, the topic's latest posts are
 searched for it. A discussion starter is a topic whose ``external_id`` is derived from the key.
 """
 
