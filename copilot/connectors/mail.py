@@ -144,6 +144,7 @@ class EmailConnector:
         Drafts folder could be sent from a mail client past the review, and then again by the copilot)."""
 
     def _poll(self, conn: imaplib.IMAP4) -> list[PlatformEvent]:
+        self._selected = None  # select again: a server may show mail that came since only to a new SELECT
         validity = self._select(conn, self.folder)
         self._pending.clear()
         fresh = [uid for uid in self._search(conn, "UNSEEN") if (validity, uid) not in self._passed]
@@ -331,7 +332,15 @@ class EmailConnector:
                                f"COPILOT_SMTP_STARTTLS=true or COPILOT_SMTP_PORT=465")
         user, password = self._smtp_login
         if user and smtp.has_extn("auth"):
-            smtp.login(user, password or "")
+            # One mechanism, not smtplib's cascade: a refused PLAIN then LOGIN can hang some servers.
+            offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+            smtp.user, smtp.password = user, password or ""
+            if "PLAIN" in offered:
+                smtp.auth("PLAIN", smtp.auth_plain)
+            elif "LOGIN" in offered:
+                smtp.auth("LOGIN", smtp.auth_login)
+            else:
+                smtp.login(user, password or "")
         return smtp
 
     @staticmethod
