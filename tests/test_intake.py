@@ -182,3 +182,29 @@ def test_a_reply_for_a_platform_that_is_not_configured_fails_and_is_kept(setup) 
     [(failed_id, error)] = report.failed
     assert report.posted == () and failed_id == item.id and "no chatwoot connector is configured" in error
     assert pipe.queue.get(item.id).status == "failed" and outbox_lines(pipe.settings) == []
+
+
+def test_an_approved_starter_becomes_a_forum_topic_when_a_starter_category_is_set() -> None:
+    sent: list[OutgoingMessage] = []
+
+    class Forum(FakeConnector):
+        name = "discourse"
+
+        def post(self, message: OutgoingMessage) -> PostReceipt:
+            sent.append(message)
+            return PostReceipt(external_id="topic-1")
+
+    class Default:
+        name = "outbox"
+
+        def post(self, message: OutgoingMessage) -> PostReceipt:
+            return PostReceipt(external_id="outbox")
+
+        def close(self) -> None:
+            pass
+
+    starter = OutgoingMessage(item_id=1, idempotency_key="k1", kind="starter", channel="forum", text="Title\nBody")
+    routed = RoutingPublisher(Default(), {"discourse": Forum()}, starters_to="discourse")
+    assert routed.post(starter).external_id == "topic-1" and sent == [starter]
+    unrouted = RoutingPublisher(Default(), {"discourse": Forum()})
+    assert unrouted.post(starter).external_id == "outbox"

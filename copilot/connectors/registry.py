@@ -33,17 +33,22 @@ def build_connectors(settings: Settings) -> dict[str, Connector]:
 
 
 class RoutingPublisher:
-    """Posts a reply through the connector of its conversation's platform, anything else through ``default``."""
+    """Posts a reply through the connector of its conversation's platform, an approved discussion starter as a
+    new forum topic when a Discourse starter category is configured, anything else through ``default``."""
 
     name = "routing"
 
-    def __init__(self, default: Publisher, connectors: Mapping[str, Connector]) -> None:
+    def __init__(self, default: Publisher, connectors: Mapping[str, Connector], *,
+                 starters_to: str | None = None) -> None:
         self.default = default
         self.connectors = dict(connectors)
+        self.starters_to = starters_to if starters_to in self.connectors else None
 
     def post(self, message: OutgoingMessage) -> PostReceipt:
         # The platform is the prefix of the conversation key ("chatwoot:1:42" -> chatwoot).
         platform = (message.conversation or "").partition(":")[0] if message.conversation else ""
+        if message.kind == "starter" and not message.conversation and self.starters_to is not None:
+            platform = self.starters_to
         connector = self.connectors.get(platform)
         if connector is not None:
             return connector.post(message)
@@ -60,4 +65,5 @@ class RoutingPublisher:
 
 def build_routing_publisher(settings: Settings) -> Publisher:
     """The configured publisher, with every configured connector answering its own conversations."""
-    return RoutingPublisher(build_publisher(settings), build_connectors(settings))
+    starters = "discourse" if settings.discourse_starter_category is not None else None
+    return RoutingPublisher(build_publisher(settings), build_connectors(settings), starters_to=starters)
