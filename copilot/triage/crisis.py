@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from copilot.triage.features import hyperbole_cues
+from copilot.triage.meaning import DOUBT_BELOW, FLAG_AT, MeaningRead
 from copilot.triage.screen import SUPPORTED_LANGUAGES, Screened
 
 # P(real | screened) at or above this makes a weak or meaning-only hit a crisis.
@@ -67,6 +68,7 @@ class Evidence:
     meaning_fired: bool  # the classifier rule (``decide_crisis``) fired on its own
     meaning_category: str | None
     meaning_span: str | None = None  # the sentence that read as a crisis, when one sentence did
+    read: MeaningRead | None = None  # the multilingual meaning screen's reading (``meaning.py``)
 
 
 def cues(text: str, evidence: Evidence) -> list[float]:
@@ -131,6 +133,34 @@ def decide(text: str, evidence: Evidence, p_real: float, clear_below: float) -> 
     source = "its words" if best is not None else "its meaning"
     return CrisisCall("possible", reason, span, f"screened on {source} (P {p_real:.2f}): a person decides",
                       p_real)
+
+
+def with_meaning(text: str, call: CrisisCall, evidence: Evidence, category: str | None = None) -> CrisisCall:
+    """The cascade's call with the meaning screen's reading applied (see ``copilot.triage.meaning``).
+
+    A message nothing else stopped is ``possible`` when the meaning screen reads it as a crisis; a phrase hit
+    it reads as everyday is cleared when only possible (in the six languages; elsewhere the phrase screen is
+    conservative and a person decides), and held at possible when it would have been escalated.
+    ``category`` is the meaning screen's category in the screen's words ("danger: gas").
+    """
+    read = evidence.read
+    if read is None:
+        return call
+    if call.level is None and read.p >= FLAG_AT:
+        return CrisisCall("possible", category or read.category, read.span or _first_sentence(text),
+                          f"screened on its meaning (P {read.p:.2f} like the crises the screen has learnt): "
+                          "a person decides", max(call.p_real, read.p))
+    if read.p >= DOUBT_BELOW or call.level is None:
+        return call
+    if call.level == "crisis":
+        return CrisisCall("possible", call.reason, call.span,
+                          f"a listed phrase fired, but the message reads as everyday (P {read.p:.2f}): "
+                          "a person decides", call.p_real)
+    if evidence.language not in SUPPORTED_LANGUAGES:
+        return call
+    return CrisisCall(None, None, call.span,
+                      f"screened for {call.reason} on “{call.span}”; cleared: the message reads as everyday "
+                      f"(P {read.p:.2f})", call.p_real)
 
 
 _CLEAR_WORDS = {"idiom": "a figure of speech", "urgent": "an everyday urgent problem", "title": "a title or name"}

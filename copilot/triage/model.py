@@ -22,6 +22,7 @@ from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ConfigError
 from copilot.models.embeddings import as_matrix
+from copilot.triage.meaning import MeaningScreen
 from copilot.triage.features import (
     FEATURE_VERSION,
     LEXICAL_NAMES,
@@ -114,6 +115,7 @@ class TriageModel:
     heads: dict[str, LinearHead]
     card: dict[str, Any] = field(default_factory=dict)
     prototypes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    meaning: MeaningScreen | None = None  # the multilingual meaning screen (None in a model from before it)
 
     @property
     def crisis_gate(self) -> float:
@@ -134,6 +136,8 @@ class TriageModel:
         """Write ``<stem>.npz`` and ``<stem>.json`` atomically; returns the ``.npz`` path."""
         folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"crisis_prototypes": self.prototypes}
+        if self.meaning is not None:
+            arrays.update(self.meaning.arrays())
         for name, head in self.heads.items():
             arrays[f"{name}__classes"] = np.asarray(head.classes, dtype=str)
             arrays[f"{name}__coef"] = head.coef
@@ -166,6 +170,7 @@ class TriageModel:
                     for name in HEADS
                 }
                 prototypes = np.asarray(data["crisis_prototypes"], dtype=np.float32)
+                meaning = MeaningScreen.from_arrays(data)
             card = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
         except (OSError, KeyError, ValueError) as exc:
             raise ConfigError(f"the triage model {path} is unreadable ({exc}): delete it to rebuild") from exc
@@ -174,7 +179,7 @@ class TriageModel:
                 f"the triage model {path} was built for features {card.get('feature_version')!r}, not "
                 f"{FEATURE_VERSION!r}: retrain it with `copilot triage train FILE` (or delete it)"
             )
-        return cls(heads=heads, card=card, prototypes=prototypes)
+        return cls(heads=heads, card=card, prototypes=prototypes, meaning=meaning)
 
 
 def precision_features(features: Features, texts: Sequence[str], evidences: Sequence[Any]) -> Features:

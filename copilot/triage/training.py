@@ -21,6 +21,7 @@ from langchain_core.embeddings import Embeddings
 from copilot.errors import UserError
 from copilot.triage.cases import GENERIC_CRISIS, NO_CRISIS, Case, load_cases
 from copilot.triage.features import FEATURE_VERSION, HASH_FEATURES
+from copilot.triage.meaning import MeaningScreen, fit_meaning
 from copilot.triage.model import (
     CLEAR_FLOOR,
     HEADS,
@@ -50,12 +51,14 @@ PRECISION_OPTIONS: dict[str, Any] = {"c": 1.0, "balance": True, "hash_weight": 0
 # Shipped crisis data the precision stage learns from besides the seed set: hand-written crises and
 # near-misses in six languages, at-risk Reddit excerpts (C-SSRS), ordinary urgent BANKING77 questions.
 CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_ordinary.jsonl")
+# Labelled messages the meaning screen also learns from: the independent inbox sets of earlier rounds.
+MEANING_FILES: tuple[str, ...] = ("crisis_inbox.jsonl",)
 CLEAR_CAP = 0.25  # the highest calibrated "clear below" probability (the lowest is CLEAR_FLOOR)
 # A team's heads pick regularisation and n-gram weight by 3-fold cross-validation on the team's own data.
 TEAM_GRID_C: tuple[float, ...] = (0.3, 1.0, 3.0)
 TEAM_GRID_HASH: tuple[float, ...] = (0.5, 1.0, 2.0)
 SEED_FILES: tuple[str, ...] = ("triage_seed.jsonl", "triage_banking77.jsonl")
-TRAIN_VERSION = "t9"
+TRAIN_VERSION = "t10"
 GATE_QUANTILE = 0.03
 STRONG_QUANTILE = 0.995
 MIN_TEAM_LABELS = 20  # fewer labels than this for a field: keep the seed head for it
@@ -175,7 +178,7 @@ def seed_paths() -> list[Path]:
 def crisis_paths() -> list[Path]:
     """The packaged crisis files the precision stage also learns from, and the screen's phrases."""
     base = resources.files("copilot") / "data"
-    return [Path(str(base / name)) for name in (*CRISIS_FILES, "crisis_screen.yaml")]
+    return [Path(str(base / name)) for name in (*CRISIS_FILES, *MEANING_FILES, "crisis_screen.yaml")]
 
 
 def seed_cases() -> list[Case]:
@@ -295,8 +298,22 @@ def train_seed_model(embedder: Embeddings) -> tuple[TriageModel, Features]:
     heads["crisis_precision"], clear_below, stats["crisis_precision"] = fit_precision(
         Features.stack([features, extra_x]), [*cases, *extra])
     prototypes, gate, strong = crisis_prototypes(meaning_x, meaning_cases)
+    meaning, stats["meaning"] = train_meaning(embedder, [*cases, *extra], Features.stack([features, extra_x]))
     card = _card("seed", embedder, features, stats, gate, strong, crisis_clear_below=round(clear_below, 4))
-    return TriageModel(heads=heads, card=card, prototypes=prototypes), features
+    return TriageModel(heads=heads, card=card, prototypes=prototypes, meaning=meaning), features
+
+
+def train_meaning(embedder: Embeddings, cases: Sequence[Case], features: Features) -> tuple[MeaningScreen, dict[str, Any]]:
+    """The meaning screen, fitted on ``cases`` (with their ``features``) and the shipped inbox sets."""
+    base = resources.files("copilot") / "data"
+    more = [c for name in MEANING_FILES for c in load_cases(Path(str(base / name))).cases]
+    more_x, _ = featurize(embedder, [c.text for c in more])
+    rows = [(c, i) for i, c in enumerate([*cases, *more]) if c.crisis is not None]
+    embedding = np.vstack([features.embedding, more_x.embedding])[[i for _, i in rows]]
+    labels = [str(c.crisis) for c, _ in rows]
+    screen = fit_meaning(embedding, [c.text for c, _ in rows], labels)
+    return screen, {"source": "seed+crisis files+inbox sets", "n": len(labels),
+                    "crises": sum(1 for label in labels if label != NO_CRISIS), "categories": list(screen.categories)}
 
 
 def _save_features(path: Path, features: Features) -> None:
@@ -396,4 +413,4 @@ def train_team_model(
         strong = seed_model.crisis_strong_similarity
     card = _card(source or "team", embedder, team_x, stats, gate, strong, n_cases=len(cases),
                  crisis_clear_below=seed_model.crisis_clear_below)
-    return TriageModel(heads=heads, card=card, prototypes=prototypes)
+    return TriageModel(heads=heads, card=card, prototypes=prototypes, meaning=seed_model.meaning)

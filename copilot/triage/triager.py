@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 from copilot.config import Settings
 from copilot.errors import ConfigError
 from copilot.pii import pii_kinds
-from copilot.triage.crisis import CrisisCall, Evidence, decide
+from copilot.triage.crisis import CrisisCall, Evidence, decide, with_meaning
 from copilot.triage.features import explicit_self_harm, hyperbole_cues, private_cue, safety_detail
 from copilot.triage.language import detect_language
 from copilot.triage.model import (
@@ -125,6 +125,8 @@ class Triager:
         languages = [detect_language(t) for t in texts]
         categories = heads["crisis_category"].classes
         sentences = self._sentence_meaning(texts)
+        reads = (self.model.meaning.read(features.embedding, texts) if self.model.meaning is not None
+                 else [None] * len(texts))
         evidences = []
         for i, text in enumerate(texts):
             p_i, sim_i, cat_i, span = float(crisis_p[i]), float(similarity[i]), category_p[i], None
@@ -135,10 +137,11 @@ class Triager:
                                     strong=self.model.crisis_strong_similarity)
             category = categories[int(np.argmax(cat_i))]
             evidences.append(Evidence(self.lexicon.screen(text, languages[i]), languages[i], p_i, sim_i, meaning,
-                                      _named(category, span or text), span))
+                                      _named(category, span or text), span, reads[i]))
         precision = heads["crisis_precision"]
         p_real = precision.proba(precision_features(features, texts, evidences))[:, precision.classes.index("crisis")]
-        calls = [decide(t, e, float(p), self.model.crisis_clear_below)
+        calls = [with_meaning(t, decide(t, e, float(p), self.model.crisis_clear_below), e,
+                              _named(e.read.category, e.read.span or t) if e.read is not None else None)
                  for t, e, p in zip(texts, evidences, p_real, strict=True)]
         results = [
             self._label(m, heads["kind"].classes, kind_p[i], heads["sentiment"].classes, sentiment_p[i],
