@@ -223,3 +223,11 @@ def test_settings_build_it_and_name_what_is_missing() -> None:
         email_address="Support@Lumio.example", imap_folder="Support"))
     assert (built.address, built.folder, built.smtp_port, built.imap_ssl) == ("support@lumio.example", "Support",
                                                                             587, True)
+
+
+def test_a_reply_to_a_message_moved_out_of_the_folder_still_reaches_the_author(
+        connector: EmailConnector, smtp: tuple[int, SmtpRecorder]) -> None:
+    connector.post(reply_to("gone@example.com"))
+    [sent] = smtp[1].messages
+    assert (sent["To"], sent["Subject"]) == ("ana@example.com", "Re: your message")
+    assert sent["References"] == "<a1@example.com> <gone@example.com>" and sent["In-Reply-To"] == "<gone@example.com>"

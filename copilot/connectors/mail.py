@@ -25,6 +25,7 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from email import policy
@@ -98,6 +99,7 @@ class EmailConnector:
         self._tls = ssl_context or ssl.create_default_context()
         self._sleep = sleep
         self._conn: imaplib.IMAP4 | None = None
+        self._lock = threading.RLock()  # one IMAP connection, shared by a poller thread and the publisher
         self._selected: tuple[str, str] | None = None  # (folder, UIDVALIDITY) of the open connection
         self._pending: dict[str, list[tuple[str, str]]] = {}  # delivery id -> [(UIDVALIDITY, UID)] of the last poll
         self._passed: set[tuple[str, str]] = set()  # (UIDVALIDITY, UID) passed over: not read again here
@@ -127,12 +129,14 @@ class EmailConnector:
 
     def poll(self) -> list[PlatformEvent]:
         """The folder's unseen messages from people, as events; none is marked seen here (see ``mark_taken``)."""
-        return self._imap(self._poll, f"cannot read the mailbox {self.folder}")
+        with self._lock:
+            return self._imap(self._poll, f"cannot read the mailbox {self.folder}")
 
     def mark_taken(self, event: PlatformEvent) -> None:
         """Mark a polled message ``\\Seen``: call it once the message's case is stored."""
-        targets = self._pending.pop(event.delivery_id, [])
-        self._imap(lambda conn: self._mark(conn, targets, event.delivery_id), "cannot mark a message seen")
+        with self._lock:
+            targets = self._pending.pop(event.delivery_id, [])
+            self._imap(lambda conn: self._mark(conn, targets, event.delivery_id), "cannot mark a message seen")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[PlatformEvent]:
         """Email has no webhook: it is read by polling the mailbox, so a webhook request is refused."""
@@ -216,7 +220,8 @@ class EmailConnector:
             if attempt:
                 self._sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return self._post_once(message, own_id)
+                with self._lock:
+                    return self._post_once(message, own_id)
             except _Temporary as exc:
                 last = str(exc)
                 log.info("email: attempt %d for item %s failed: %s", attempt + 1, message.item_id, last)
@@ -481,7 +486,8 @@ class EmailConnector:
 
     def close(self) -> None:
         """Log out of IMAP (SMTP connections last one reply each)."""
-        self._drop()
+        with self._lock:
+            self._drop()
 
 
 def _digest(key: str) -> str:
