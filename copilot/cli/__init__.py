@@ -21,6 +21,7 @@ _AREAS = (
     "copilot.cli.community_cmd",
     "copilot.cli.eval_cmd",
     "copilot.cli.ui_cmd",
+    "copilot.cli.serve_cmd",
     "copilot.cli.bench_cmd",
 )
 

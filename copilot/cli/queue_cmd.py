@@ -1,4 +1,4 @@
-"""``copilot queue ...``, ``copilot publish``, ``copilot users ...`` and ``copilot bench queue``.
+"""``copilot queue ...``, ``copilot publish``, ``copilot users ...`` (with API tokens) and ``copilot bench queue``.
 
 Every change names its actor with ``--by NAME``. While no user exists anyone may act (single-user mode);
 once one exists, NAME must be a user whose role allows the action (see ``copilot.queue.users``).
@@ -18,7 +18,7 @@ from copilot.actions import Actions
 from copilot.cli import emit
 from copilot.cli.progress import progress_bar
 from copilot.config import load_settings
-from copilot.errors import UserError
+from copilot.errors import NotFoundError, UserError
 from copilot.index import IngestReport
 from copilot.queue.records import CASE_STATUSES, ITEM_KINDS, ROLES, AuditEvent, ReviewItem
 from copilot.queue.store import ReviewQueue, open_queue, requires_individual_decision
@@ -94,6 +94,18 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.add_argument("--by", help="who does it (default: NAME itself; an admin for someone else)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=_users_passwd)
+    p = user_actions.add_parser("token", help="make an HTTP API token for a user (printed once, never again)")
+    p.add_argument("name")
+    p.add_argument("--by", help="who makes it (default: NAME itself; an admin for someone else)")
+    p.add_argument("--label", help="what the token is for, e.g. the script or host using it")
+    _json(p).set_defaults(func=_users_token)
+    p = user_actions.add_parser("tokens", help="every HTTP API token (without the secrets)")
+    p.add_argument("--user", help="only this user's tokens")
+    _json(p).set_defaults(func=_users_tokens)
+    p = user_actions.add_parser("revoke-token", help="revoke an HTTP API token at once")
+    p.add_argument("id", type=int)
+    p.add_argument("--by", help="who revokes it (default: the token's owner; an admin for anyone's)")
+    _json(p).set_defaults(func=_users_revoke_token)
 
     p = groups["bench"].add_parser("queue", help="queue throughput (approve+publish/s) on SQLite and PostgreSQL")
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
@@ -342,6 +354,42 @@ def _users_passwd(args: argparse.Namespace) -> int:
     _with_queue(lambda q: q.set_password(args.name, password, by=by))
     _forget_first_run_password(args.name)
     print(f"password of {args.name} changed")
+    return 0
+
+
+def _users_token(args: argparse.Namespace) -> int:
+    found, token = _with_queue(lambda q: q.create_token(args.name, by=args.by, label=args.label))
+    if args.json:
+        emit({**found.to_dict(), "token": token}, True)
+    else:
+        print(token)
+        print(f"API token {found.id} of {found.user} ({found.role}): shown only now, keep it secret; send it as "
+              f"'Authorization: Bearer <token>'", file=sys.stderr)
+    return 0
+
+
+def _users_tokens(args: argparse.Namespace) -> int:
+    found = _with_queue(lambda q: q.list_tokens(args.user))
+    emit([t.to_dict() for t in found] if args.json else found, args.json, lambda ts: "\n".join(
+        f"{t.id:>5}  {t.user:<20} {t.role:<9} {'active' if t.active else 'revoked':<8} "
+        f"used {_ago(t.last_used_at):>4}  {t.label or ''}".rstrip() for t in ts
+    ) or "no API tokens")
+    return 0
+
+
+def _users_revoke_token(args: argparse.Namespace) -> int:
+    def revoke(q: ReviewQueue) -> Any:
+        by = args.by
+        if by is None:
+            [owner] = [t.user for t in q.list_tokens() if t.id == args.id] or [None]
+            if owner is None:
+                raise NotFoundError(f"no API token {args.id}")
+            by = owner
+        return q.revoke_token(args.id, by=by)
+
+    found = _with_queue(revoke)
+    emit(found.to_dict() if args.json else found, args.json,
+         lambda t: f"API token {t.id} of {t.user} revoked")
     return 0
 
 

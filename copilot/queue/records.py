@@ -194,6 +194,27 @@ class User:
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    """An HTTP API token of one user (only its hash is stored; the token itself is shown once, when made)."""
+
+    id: int
+    user: str
+    role: str
+    label: str | None
+    created_at: datetime
+    created_by: str | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+@dataclass(frozen=True)
 class PublishReport:
     """What one ``publish`` run did: posted ids, failures with their errors, and items it could not claim."""
 

@@ -23,7 +23,7 @@ from copilot.queue import delivery, users
 from copilot.queue.db import IMPORT_LOCK, build_engine, exclusive, migrate, reading, writing
 from copilot.queue.publish import OutgoingMessage, PostReceipt, Publisher
 from copilot.queue.reads import QueueReads
-from copilot.queue.records import Case, PublishReport, ReviewItem, TakenIn, User, crisis_level_of
+from copilot.queue.records import ApiToken, Case, PublishReport, ReviewItem, TakenIn, User, crisis_level_of
 from copilot.queue.rows import (
     IMPORT_ACTOR,
     PLATFORM_ACTOR,
@@ -123,6 +123,36 @@ class ReviewQueue(QueueReads):
         """Check that ``by`` may do ``action`` (PermissionDenied if not); their role, None in single-user mode."""
         with reading(self.engine) as conn:
             return users.require(conn, by, action)
+
+    # API tokens ----------------------------------------------------------------------------------
+
+    def create_token(self, user: str, *, by: str | None = None, label: str | None = None) -> tuple[ApiToken, str]:
+        """Make an API token for ``user`` (by themselves, or by an admin): the stored record and the token,
+        which is not kept anywhere and so is shown to the caller once."""
+        token = users.new_token()
+        with writing(self.engine) as conn:
+            found = users.add_token(conn, user, by=by or user, token=token, label=label, now=self.clock())
+        return found, token
+
+    def list_tokens(self, user: str | None = None) -> list[ApiToken]:
+        """Every API token (of one user, when given), revoked ones included."""
+        with reading(self.engine) as conn:
+            return users.list_tokens(conn, user)
+
+    def revoke_token(self, token_id: int, *, by: str) -> ApiToken:
+        """Revoke an API token (its owner or an admin)."""
+        with writing(self.engine) as conn:
+            return users.revoke_token(conn, token_id, by=by, now=self.clock())
+
+    def authenticate_token(self, token: str) -> ApiToken | None:
+        """The active token with this secret (its user and their current role), or None; notes its use."""
+        with reading(self.engine) as conn:
+            found = users.find_token(conn, token)
+        now = self.clock()
+        if found is not None and users.needs_touch(found, now):
+            with writing(self.engine) as conn:
+                users.touch_token(conn, found, now)
+        return found
 
     # Drafts in -----------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Users of the queue and their roles (agent, reviewer, admin), with scrypt-hashed passwords for logins.
+"""Users of the queue and their roles (agent, reviewer, admin), with scrypt-hashed passwords for logins and
+HTTP API tokens (stored as SHA-256 hashes: a token is a long random secret, so a fast hash is enough).
 
 The rule, enforced here and so for the CLI and the UI alike: while no user exists, the queue runs in
 single-user mode and anyone may do anything (the first user added must be an admin). Once a user
@@ -12,18 +13,21 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
-from copilot.errors import PermissionDenied, UserError
+from copilot.errors import NotFoundError, PermissionDenied, UserError
 from copilot.queue import tables
-from copilot.queue.records import PERMISSIONS, ROLES, User
+from copilot.queue.records import PERMISSIONS, ROLES, ApiToken, User
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 # scrypt cost: 16 MiB of memory and about 50 ms per hash; stored with the hash so it can be raised later.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8  # for passwords set or changed later; the first user's may come from a script
+TOKEN_PREFIX = "cpt_"  # so a leaked token is recognisable in logs and by secret scanners
+_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per token
 
 
 def hash_password(password: str) -> str:
@@ -149,3 +153,94 @@ def require(conn: Connection, actor: str, action: str) -> str | None:
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
+
+
+# API tokens -------------------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    """A fresh API token: the prefix and 256 random bits."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored for a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_token(conn: Connection, user: str, *, by: str, token: str, label: str | None, now: datetime) -> ApiToken:
+    """Store a new token of ``user`` (its hash only). A user may make their own; only an admin one for others."""
+    if role_of(conn, user) is None:
+        raise UserError(f"unknown user {user!r}: add it first with `copilot users add {user} --role ROLE`")
+    if by != user:
+        if role_of(conn, by) is None:
+            raise PermissionDenied(f"unknown user {by!r}")
+        require(conn, by, "users")
+    label = (label or "").strip() or None
+    if label is not None and len(label) > 200:
+        raise UserError("a token label has at most 200 characters")
+    t = tables.api_tokens
+    key = conn.execute(insert(t).values(
+        user=user, token_hash=hash_token(token), label=label, created_at=now, created_by=by,
+    )).inserted_primary_key
+    assert key is not None
+    return _load_token(conn, int(key[0]))
+
+
+def list_tokens(conn: Connection, user: str | None = None) -> list[ApiToken]:
+    """Every token (of one user, when given), oldest first; revoked ones included."""
+    query = _token_query()
+    if user is not None:
+        query = query.where(tables.api_tokens.c.user == user)
+    return [_token(row) for row in conn.execute(query.order_by(tables.api_tokens.c.id)).mappings()]
+
+
+def revoke_token(conn: Connection, token_id: int, *, by: str, now: datetime) -> ApiToken:
+    """Revoke a token (its owner or an admin); revoking a revoked token changes nothing."""
+    found = _load_token(conn, token_id)
+    if by != found.user:
+        if role_of(conn, by) is None:
+            raise PermissionDenied(f"unknown user {by!r}")
+        require(conn, by, "users")
+    if found.revoked_at is None:
+        conn.execute(update(tables.api_tokens).where(tables.api_tokens.c.id == token_id).values(revoked_at=now))
+    return _load_token(conn, token_id)
+
+
+def find_token(conn: Connection, token: str) -> ApiToken | None:
+    """The active token with this secret, with its user's current role; None if unknown or revoked."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    t = tables.api_tokens
+    row = conn.execute(_token_query().where(t.c.token_hash == hash_token(token))).mappings().first()
+    if row is None or row["revoked_at"] is not None:
+        return None
+    return _token(row)
+
+
+def needs_touch(found: ApiToken, now: datetime) -> bool:
+    """Whether to record a token's use now: at most once a minute, so not every request is a write."""
+    return found.last_used_at is None or now - found.last_used_at >= _TOUCH_EVERY
+
+
+def touch_token(conn: Connection, found: ApiToken, now: datetime) -> None:
+    """Record that a token was used."""
+    conn.execute(update(tables.api_tokens).where(tables.api_tokens.c.id == found.id).values(last_used_at=now))
+
+
+def _token_query() -> Any:
+    t, u = tables.api_tokens, tables.users
+    return select(t, u.c.role).join(u, u.c.name == t.c.user)
+
+
+def _load_token(conn: Connection, token_id: int) -> ApiToken:
+    row = conn.execute(_token_query().where(tables.api_tokens.c.id == token_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no API token {token_id}")
+    return _token(row)
+
+
+def _token(row: RowMapping) -> ApiToken:
+    return ApiToken(id=row["id"], user=row["user"], role=row["role"], label=row["label"],
+                    created_at=row["created_at"], created_by=row["created_by"], last_used_at=row["last_used_at"],
+                    revoked_at=row["revoked_at"])
