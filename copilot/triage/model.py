@@ -22,7 +22,6 @@ from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ConfigError
 from copilot.models.embeddings import as_matrix
-from copilot.triage.meaning import MeaningScreen
 from copilot.triage.features import (
     FEATURE_VERSION,
     LEXICAL_NAMES,
@@ -31,6 +30,7 @@ from copilot.triage.features import (
     hashed_ngrams,
     lexical_matrix,
 )
+from copilot.triage.meaning import MeaningScreen
 
 HEADS: tuple[str, ...] = ("kind", "sentiment", "crisis", "crisis_category", "private", "crisis_precision")
 CLEAR_FLOOR = 0.02  # the lowest calibrated "clear below" probability, and the default of an uncalibrated card
