@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from _community_support import build_index_template, copy_kb, days_ago, inbound_case, make_pipeline
 from fakes import FakeChat, HashEmbeddings
+from fastapi.testclient import TestClient
 
 import copilot.pipeline
+from copilot.api.app import build_api
 from copilot.cli import main
 from copilot.community.proposals import (
     PLACEHOLDER,
@@ -192,8 +194,8 @@ def test_cli_gaps_proposals_and_apply(tmp_path: Path, index_template: Path, monk
     assert (pipe.settings.kb_dir / "fixes" / "using-a-lumio-strip-outdoors.md").is_file()
 
 
-# Every entry point approves through the one action layer: the CLI's `queue approve` writes an FAQ proposal
-# into the knowledge base exactly as the web app's Approve does, and refuses an unanswered one the same way.
+# Every entry point approves through the one action layer: the CLI's `queue approve` and the API's approve write
+# an FAQ proposal into the knowledge base exactly as the web app's Approve does, and refuse an unanswered one alike.
 
 def _approve_in_cli(pipe: Pipeline, item_id: int, version: int, text: str | None) -> None:
     args = ["queue", "approve", str(item_id), "--by", "rita", "--version", str(version)]
@@ -213,7 +215,17 @@ def _approve_by_action(pipe: Pipeline, item_id: int, version: int, text: str | N
     pipe.actions.approve(item_id, by="rita", version=version, text=text)
 
 
-ENTRY_POINTS = {"cli": _approve_in_cli, "web app": _approve_in_web_app, "action": _approve_by_action}
+def _approve_in_api(pipe: Pipeline, item_id: int, version: int, text: str | None) -> None:
+    _, token = pipe.queue.create_token("rita", label="test")
+    body = {"version": version, **({"text": text} if text is not None else {})}
+    response = TestClient(build_api(pipe)).post(f"/api/v1/items/{item_id}/approve", json=body,
+                                                headers={"Authorization": f"Bearer {token}"})
+    if response.status_code != 200:
+        raise UserError(response.json()["error"]["reason"])
+
+
+ENTRY_POINTS = {"cli": _approve_in_cli, "web app": _approve_in_web_app, "api": _approve_in_api,
+                "action": _approve_by_action}
 
 
 @pytest.fixture

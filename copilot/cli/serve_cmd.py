@@ -72,7 +72,10 @@ def run_serve(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     threading.Thread(target=when_up, name="copilot-serve-up", daemon=True).start()
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn stopped cleanly and re-raised Ctrl+C: the normal way to stop a server, as for `copilot ui`
     if warmup.pending():
         # As in `copilot ui`: a model still loading in native code aborts the interpreter's teardown.
         sys.stdout.flush()
