@@ -20,7 +20,7 @@ else
 LLAMA_CMAKE_ARGS ?=
 endif
 
-.PHONY: setup setup-quality run ingest test test-fast bench lint clean
+.PHONY: setup setup-quality run ingest test test-fast bench lint typecheck clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check copilot tests
+
+# The package against the [tool.mypy] settings in pyproject.toml (scripts/test.sh runs it too).
+typecheck: setup
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .data test-output

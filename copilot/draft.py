@@ -366,13 +366,14 @@ class Drafter:
                 if whole is not None:
                     facts = select_facts(whole, answer, inbound.text, budget, told=job.thread.told)
                     text_facts = facts.render(inline=not block)
-                rendered = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
-                                               facts=text_facts)
-                over = len(" ".join(rendered.text.split()) if not block else rendered.text.strip()) - limit
+                fitted = self.prompts.render("replies/composed.j2", **variables, offer=offer, lead=lead,
+                                             facts=text_facts)
+                over = len(" ".join(fitted.text.split()) if not block else fitted.text.strip()) - limit
                 if over <= 0 or whole is None:
                     break
                 budget -= over + 4
-            if len(rendered.text.strip()) <= limit:
+            rendered = fitted
+            if len(fitted.text.strip()) <= limit:
                 break
         assert rendered is not None
         flags: list[str] = []

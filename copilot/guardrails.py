@@ -61,10 +61,10 @@ def _parse_json(raw: str) -> Parsed | None:
         return Parsed(text=text.strip(), cited=cited, had_format=False, cut_off=True)
     if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
         return None
-    sources = data.get("cite") or data.get("sources") or []
-    if isinstance(sources, str):
-        sources = [sources]
-    cited = tuple(dict.fromkeys(str(s).strip() for s in sources if str(s).strip()))
+    listed = data.get("cite") or data.get("sources") or []
+    if isinstance(listed, str):
+        listed = [listed]
+    cited = tuple(dict.fromkeys(str(s).strip() for s in listed if str(s).strip()))
     return Parsed(text=data["reply"].strip(), cited=cited, had_format=True)
 
 

@@ -330,13 +330,13 @@ def read_knowledge(root: Path | str) -> KnowledgeLoad:
     for is_markdown, file_entries in loaded:
         for entry in file_entries:
             if not is_markdown:
-                first = taken.get(entry.id)
-                if first is not None and _same_answer(first, entry):
-                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, first.source, first.line, None))
+                kept = taken.get(entry.id)
+                if kept is not None and _same_answer(kept, entry):
+                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, kept.source, kept.line, None))
                     continue
-                if first is not None:
+                if kept is not None:
                     new_id = _free_id(entry.id, entry, taken)
-                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, first.source, first.line,
+                    duplicates.append(Duplicate(entry.id, entry.source, entry.line, kept.source, kept.line,
                                                 new_id))
                     entry = replace(entry, id=new_id)
                 taken[entry.id] = entry

@@ -48,7 +48,9 @@ class BM25:
     @classmethod
     def build(cls, ids: list[str], texts: list[str], k1: float = 1.2, b: float = 0.75) -> BM25:
         vocabulary: dict[str, int] = {}
-        rows, cols, counts = [], [], []
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[int] = []
         lengths = np.zeros(len(texts), dtype=np.float32)
         for row, text in enumerate(texts):
             tokens = tokenize(text)
@@ -67,9 +69,9 @@ class BM25:
         idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
         avg = float(lengths.mean()) if len(texts) else 1.0
         norm = k1 * (1 - b + b * lengths / max(avg, 1e-9))
-        tf_matrix = tf_matrix.tocoo()
-        data = tf_matrix.data * (k1 + 1) / (tf_matrix.data + norm[tf_matrix.row]) * idf[tf_matrix.col]
-        weights = sparse.csc_matrix((data, (tf_matrix.row, tf_matrix.col)), shape=tf_matrix.shape)
+        tf_coo = tf_matrix.tocoo()
+        data = tf_coo.data * (k1 + 1) / (tf_coo.data + norm[tf_coo.row]) * idf[tf_coo.col]
+        weights = sparse.csc_matrix((data, (tf_coo.row, tf_coo.col)), shape=tf_coo.shape)
         return cls(ids=list(ids), vocabulary=vocabulary, weights=weights, idf=idf)
 
     @property

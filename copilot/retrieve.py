@@ -78,10 +78,10 @@ class Fusion:
 
     def dense(self, title_cos: float | None, body_cos: float | None) -> float:
         """An entry's dense score from its question-only cosine and its best body-chunk cosine."""
-        if title_cos is None and body_cos is None:
-            return 0.0
-        if title_cos is None or body_cos is None:
-            return float(title_cos if body_cos is None else body_cos)
+        if title_cos is None:
+            return 0.0 if body_cos is None else float(body_cos)
+        if body_cos is None:
+            return float(title_cos)
         return self.title_weight * title_cos + (1 - self.title_weight) * body_cos
 
     def rank(self, cosine: np.ndarray, bm25: np.ndarray) -> np.ndarray:

@@ -5,6 +5,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# The type check first: it needs no services, and a type error fails the run before they start.
+.venv/bin/mypy
+
 scripts/system-deps.sh
 
 export COPILOT_TEST_PG_URL="$(scripts/postgres.sh)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,7 +131,7 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
         registry = Registry(queue)
         for plan in plans:
             if plan.outreach_to and registry.find(plan.outreach_to):
-                queue.clock = lambda t=plan.drafted: t
+                queue.clock = _stopped_clock(plan.drafted)
                 registry.record_outreach(plan.outreach_to, item_id=_item_id_for(queue, plan),
                                          outreach=plan.outreach_kind, by=AGENTS[0])
         quiet = corpus["promoters"][-1]["handle"]
@@ -153,6 +154,11 @@ def seed_demo(pipeline: Pipeline, *, cases: int = 500, days: int = 30, seed: int
         outreach=sum(1 for p in plans if p.draft.kind == "outreach"),
         promoters=len(Registry(queue).list()), gaps_logged=len(gaps), since=since, until=until,
         seconds=round(time.perf_counter() - started, 2))
+
+
+def _stopped_clock(at: datetime) -> Callable[[], datetime]:
+    """A queue clock that always reads ``at``."""
+    return lambda: at
 
 
 def _run(queue: Any, plan: _Plan, channel: SimulatedChannel) -> None:

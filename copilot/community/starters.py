@@ -173,12 +173,12 @@ def draft_starters(pipeline: Pipeline, *, topic: str | None = None, n: int = 5, 
     for plan, outcome in failed:
         if len(drafts) == n:
             break
-        draft, duplicate_of = writer.fallback(plan, outcome, novelty)
-        if draft is None:
+        filled, duplicate_of = writer.fallback(plan, outcome, novelty)
+        if filled is None:
             rejected.append({"topic": plan.topic.title, "format": plan.fmt, "duplicate_of": duplicate_of or ""})
             continue
-        novelty.add(draft.text)
-        drafts.append(draft)
+        novelty.add(filled.text)
+        drafts.append(filled)
     return StarterRun(n, tuple(drafts), tuple(rejected), considered)
 
 

@@ -124,7 +124,7 @@ class VariantEmbeddings(Embeddings):
             vector = self.pool[key]
             if match:
                 rng = np.random.default_rng(int(match.group(1)))
-                vector = vector + rng.normal(0.0, self.noise, vector.shape[0]).astype(np.float32)
+                vector = vector + rng.normal(0.0, self.noise, len(vector)).astype(np.float32)
                 vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
             out.append(vector)
         return np.vstack(out).astype(np.float32) if out else np.zeros((0, 1), dtype=np.float32)
@@ -241,19 +241,20 @@ def bench_queries(
             embed_ms.append((time.perf_counter() - t1) * 1000)
             result = pipeline.retriever.search(q)
             search_ms.append(result.latency_ms)
+        search = _percentiles(search_ms)
         row = {
             "chunks": chunks,
             "entries": entries,
             "build_s": round(build_s, 1),
             "added": report.added,
-            "search_ms": _percentiles(search_ms),
+            "search_ms": search,
             "embed_query_ms": _percentiles(embed_ms),
             "goal_p95_ms": 100.0,
         }
         rows.append(row)
         if log:
             log(
-                f"{chunks} chunks: search p50 {row['search_ms']['p50']} ms, p95 {row['search_ms']['p95']} ms "
+                f"{chunks} chunks: search p50 {search['p50']} ms, p95 {search['p95']} ms "
                 f"(index grown in {row['build_s']} s)"
             )
     return {

@@ -93,7 +93,7 @@ def check(metrics: dict[str, Any], thresholds: dict[str, Bound]) -> list[dict[st
         elif bound.min is not None:
             ok = value >= bound.min
         else:
-            ok = value <= bound.max  # type: ignore[operator]
+            ok = value <= bound.max
         out.append({"metric": name, "value": value, "min": bound.min, "max": bound.max, "ok": ok})
     return out
 

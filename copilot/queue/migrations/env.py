@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 
 from copilot.community.store import metadata as community_metadata
 from copilot.queue.db import VERSION_TABLE
@@ -14,7 +15,7 @@ config = context.config
 metadata = [queue_metadata, community_metadata]
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
