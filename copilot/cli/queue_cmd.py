@@ -381,7 +381,7 @@ def _users_revoke_token(args: argparse.Namespace) -> int:
     def revoke(q: ReviewQueue) -> Any:
         by = args.by
         if by is None:
-            [owner] = [t.user for t in q.list_tokens() if t.id == args.id] or [None]
+            owner = next((t.user for t in q.list_tokens() if t.id == args.id), None)
             if owner is None:
                 raise NotFoundError(f"no API token {args.id}")
             by = owner
