@@ -159,6 +159,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = True
     email_address: str | None = None  # the support address replies come from (its own mail is ignored)
+    email_poll_s: float = Field(default=60.0, ge=5.0)  # how often `copilot serve` polls the mailbox
     connector_timeout_s: float = 10.0
     connector_retries: int = 3
     connector_backoff_s: float = 0.5  # first retry delay; doubles each retry (429, 5xx, timeouts)

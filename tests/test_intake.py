@@ -208,3 +208,43 @@ def test_an_approved_starter_becomes_a_forum_topic_when_a_starter_category_is_se
     assert routed.post(starter).external_id == "topic-1" and sent == [starter]
     unrouted = RoutingPublisher(Default(), {"discourse": Forum()})
     assert unrouted.post(starter).external_id == "outbox"
+
+
+def test_connectors_status_and_poll_say_what_is_configured(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from copilot.cli import main
+
+    monkeypatch.setenv("COPILOT_DATA_DIR", str(tmp_path / "data"))
+    assert main(["connectors", "status", "--json"]) == 0
+    assert {k: v["configured"] for k, v in json.loads(capsys.readouterr().out).items()} == {
+        "chatwoot": False, "discourse": False, "email": False}
+    assert main(["connectors", "poll"]) == 1
+    assert "no mailbox is configured: set COPILOT_IMAP_HOST" in capsys.readouterr().err
+    monkeypatch.setenv("COPILOT_CHATWOOT_URL", "http://127.0.0.1:9")
+    assert main(["connectors", "status"]) == 1
+    assert "COPILOT_CHATWOOT_API_TOKEN" in capsys.readouterr().err
+
+
+def test_the_mailbox_poller_survives_a_failed_round(setup, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    from copilot.cli.connectors_cmd import poll_forever
+
+    pipe, connector, _ = setup
+    connector.name = "email"
+    rounds: list[int] = []
+    stop = threading.Event()
+    good = connector.parse(SIGNED, event("e1", "my bulb will not connect to the wifi"))
+
+    def poll() -> list[PlatformEvent]:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise PublishError("IMAP server unreachable")
+        if len(rounds) >= 3:
+            stop.set()
+        return good
+
+    connector.poll = poll  # type: ignore[method-assign]
+    poll_forever(Intake(pipe.queue, pipe.drafter, {"email": connector}), 0.01, stop=stop)
+    assert len(rounds) == 3 and "mailbox poll failed" in caplog.text
+    assert pipe.queue.count_items() == 1 and connector.taken == ["e1", "e1"]

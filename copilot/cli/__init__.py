@@ -22,6 +22,7 @@ _AREAS = (
     "copilot.cli.eval_cmd",
     "copilot.cli.ui_cmd",
     "copilot.cli.serve_cmd",
+    "copilot.cli.connectors_cmd",
     "copilot.cli.bench_cmd",
 )
 

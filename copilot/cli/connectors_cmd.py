@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from copilot.cli import emit
 from copilot.cli.args import add_json, pipeline_from
+from copilot.connectors.base import Connector
 from copilot.connectors.registry import CONNECTORS
 from copilot.errors import UserError
 from copilot.intake import Intake, IntakeReport, Mailbox
@@ -47,9 +49,9 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def mailbox_of(intake: Intake) -> Mailbox:
+def mailbox_of(connectors: Mapping[str, Connector]) -> Mailbox:
     """The configured mailbox, or an error saying how to configure one."""
-    found = intake.connectors.get("email")
+    found = connectors.get("email")
     if found is None or not hasattr(found, "poll"):
         raise UserError("no mailbox is configured: set COPILOT_IMAP_HOST, COPILOT_IMAP_USER, COPILOT_IMAP_PASSWORD, "
                         "COPILOT_SMTP_HOST and COPILOT_EMAIL_ADDRESS (see docs/connectors/email.md)")
@@ -59,7 +61,7 @@ def mailbox_of(intake: Intake) -> Mailbox:
 def poll_forever(intake: Intake, every: float, *, stop: Any = None) -> None:
     """Poll the mailbox every ``every`` seconds until ``stop`` (a threading.Event) is set; errors are logged
     and the next round tries again, so a mail server that is down for a while loses nothing."""
-    mailbox = mailbox_of(intake)
+    mailbox = mailbox_of(intake.connectors)
     while stop is None or not stop.is_set():
         try:
             report = intake.poll(mailbox)
@@ -74,13 +76,14 @@ def poll_forever(intake: Intake, every: float, *, stop: Any = None) -> None:
 
 
 def _poll(args: argparse.Namespace) -> int:
-    intake = pipeline_from(args).intake
+    if args.every is not None and args.every < 5:
+        raise UserError("--every must be at least 5 seconds")
+    pipeline = pipeline_from(args)
+    mailbox = mailbox_of(pipeline.connectors)  # before the drafter loads its model
     if args.every:
-        if args.every < 5:
-            raise UserError("--every must be at least 5 seconds")
-        poll_forever(intake, args.every)
+        poll_forever(pipeline.intake, args.every)
         return 0
-    report: IntakeReport = intake.poll(mailbox_of(intake))
+    report: IntakeReport = pipeline.intake.poll(mailbox)
     emit(report.to_dict(), args.json, lambda r: (
         f"{len(r['items'])} draft(s) queued, {len(r['cases'])} case(s), {r['duplicates']} already taken in"
         + "".join(f"\n  note not posted: {e}" for e in r["note_errors"])))

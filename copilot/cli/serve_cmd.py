@@ -49,6 +49,8 @@ def run_serve(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     settings = settings_from(args)
     pipeline = build_pipeline(settings)
+    connectors = pipeline.connectors  # a half-configured connector stops the start here, saying what is missing
+    stop_polling = threading.Event()
     url = f"http://{args.host}:{args.port}"
     first = ensure_admin(pipeline.queue, settings)
     if first is not None:
@@ -67,6 +69,11 @@ def run_serve(args: argparse.Namespace) -> int:
             threading.Event().wait(0.05)
         if server.started:
             warmup.start()
+            if "email" in connectors:  # mail is fetched, not sent to us: poll the mailbox in the background
+                from copilot.cli.connectors_cmd import poll_forever
+
+                threading.Thread(target=poll_forever, args=(pipeline.intake, settings.email_poll_s),
+                                 kwargs={"stop": stop_polling}, name="copilot-mailbox", daemon=True).start()
             print(f"copilot on {url}: the web app at /, the API at /api/v1 (docs at /api/v1/docs), webhooks at "
                   "/webhooks/<platform> (Ctrl+C to stop); loading the models in the background",
                   file=sys.stderr, flush=True)
@@ -76,6 +83,8 @@ def run_serve(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn stopped cleanly and re-raised Ctrl+C: the normal way to stop a server, as for `copilot ui`
+    finally:
+        stop_polling.set()
     if warmup.pending():
         # As in `copilot ui`: a model still loading in native code aborts the interpreter's teardown.
         sys.stdout.flush()
