@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import threading
 from typing import Any
 
 from copilot.cli.args import settings_from
+from copilot.cli.ui_cmd import greet_first_admin, leave_if_loading
 from copilot.errors import UserError
 from copilot.pipeline import build_pipeline
 
@@ -43,7 +43,6 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from copilot.api.server import build_server
-    from copilot.ui.auth import ensure_admin, initial_password_pending, password_file
     from copilot.ui.warmup import Warmup
 
     sock = listen(args.host, args.port)
@@ -52,12 +51,7 @@ def run_serve(args: argparse.Namespace) -> int:
     connectors = pipeline.connectors  # a half-configured connector stops the start here, saying what is missing
     stop_polling = threading.Event()
     url = f"http://{args.host}:{args.port}"
-    first = ensure_admin(pipeline.queue, settings)
-    if first is not None:
-        print(first.message(url), file=sys.stderr, flush=True)
-    elif initial_password_pending(settings, "admin"):
-        print(f"The first-run admin password is still in {password_file(settings)}: log in as admin and "
-              "change it.", file=sys.stderr, flush=True)
+    greet_first_admin(pipeline, url)
     warmup = Warmup(pipeline, ingest=not args.no_ingest)
     app = build_server(pipeline, warmup=warmup)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
@@ -85,9 +79,5 @@ def run_serve(args: argparse.Namespace) -> int:
         pass  # uvicorn stopped cleanly and re-raised Ctrl+C: the normal way to stop a server, as for `copilot ui`
     finally:
         stop_polling.set()
-    if warmup.pending():
-        # As in `copilot ui`: a model still loading in native code aborts the interpreter's teardown.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    leave_if_loading(warmup)
     return 0

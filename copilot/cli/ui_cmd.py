@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from copilot.cli.args import settings_from
 from copilot.errors import UserError
-from copilot.pipeline import build_pipeline
+from copilot.pipeline import Pipeline, build_pipeline
+
+if TYPE_CHECKING:
+    from copilot.ui.warmup import Warmup
 
 
 def register(commands: Any, groups: dict[str, Any]) -> None:
@@ -21,9 +24,29 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     p.set_defaults(func=run_ui)
 
 
+def greet_first_admin(pipeline: Pipeline, url: str) -> None:
+    """Create the first-run admin (printing how to log in), or remind that its password is still the first."""
+    from copilot.ui.auth import ensure_admin, initial_password_pending, password_file
+
+    first = ensure_admin(pipeline.queue, pipeline.settings)
+    if first is not None:
+        print(first.message(url), file=sys.stderr, flush=True)
+    elif initial_password_pending(pipeline.settings, "admin"):
+        print(f"The first-run admin password is still in {password_file(pipeline.settings)}: log in as admin and "
+              "change it.", file=sys.stderr, flush=True)
+
+
+def leave_if_loading(warmup: Warmup) -> None:
+    """A model still loading in native code aborts the interpreter's teardown ("terminate called ..."): leave at
+    once instead; everything the app wrote is committed already."""
+    if warmup.pending():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def run_ui(args: argparse.Namespace) -> int:
     from copilot.ui.app import launch
-    from copilot.ui.auth import ensure_admin, initial_password_pending, password_file
     from copilot.ui.warmup import Warmup
 
     if not 0 < args.port < 65536:
@@ -31,12 +54,7 @@ def run_ui(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     pipeline = build_pipeline(settings)
     url = f"http://{args.host}:{args.port}"
-    first = ensure_admin(pipeline.queue, settings)
-    if first is not None:
-        print(first.message(url), file=sys.stderr, flush=True)
-    elif initial_password_pending(settings, "admin"):
-        print(f"The first-run admin password is still in {password_file(settings)}: log in as admin and "
-              "change it.", file=sys.stderr, flush=True)
+    greet_first_admin(pipeline, url)
     warmup = Warmup(pipeline, ingest=not args.no_ingest)
     try:
         demo = launch(pipeline, host=args.host, port=args.port, warmup=warmup, block=False, quiet=True)
@@ -48,10 +66,5 @@ def run_ui(args: argparse.Namespace) -> int:
     print(f"copilot web app on {url} (Ctrl+C to stop); loading the models in the background", file=sys.stderr,
           flush=True)
     demo.block_thread()
-    if warmup.pending():
-        # A model still loading in native code aborts the interpreter's teardown ("terminate called ..."):
-        # leave at once instead; everything the app wrote is committed already.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    leave_if_loading(warmup)
     return 0
