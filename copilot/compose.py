@@ -71,7 +71,8 @@ CONFUSED = re.compile(r"\b(?:didn'?t|did not|don'?t|do not) (?:quite )?understan
                       r"(?:mean|trying|asking|saying|referring|want)|\bunclear\b|what do you mean|"
                       r"could you (?:please )?(?:clarify|provide|share|tell)|can you (?:please )?(?:provide|clarify)|"
                       r"\bI (?:can'?t|cannot|am unable to)\b|(?:can'?t|cannot|unable to) (?:provide|write|help|continue|complete)|"
-                      r"as requested|an opening|more information",
+                      r"as requested|\b(?:an|any|the|my) opening\b|\bopening (?:line|sentence)|didn'?t provide|"
+                      r"did not provide|more information",
                       re.IGNORECASE)
 
 # The same refusals and confusion in the other phrase-book languages: a 1.5B model opens Spanish and

@@ -142,7 +142,9 @@ class Drafter:
         """A draft for one inbound message (status ``pending``, or ``escalated`` for a crisis).
 
         ``history`` is the conversation so far (``ReviewQueue.thread_for``): a follow-up is retrieved with the
-        earlier messages, never repeats what we already told them, and its opening knows it is a follow-up.
+        earlier messages and never repeats what we already told them. The small model's opening is written
+        from the message alone: shown the thread it wrote about its own instructions ("I didn't provide any
+        opening"); a full reply (``draft_mode = "full"``, a larger model) gets a summary of the thread.
 
         A possible crisis stays ``pending`` but is never answered with a fix: it gets the holding message,
         ``needs_attention`` and a flag naming the reason and the customer's words, so a person decides.
@@ -163,6 +165,9 @@ class Drafter:
         draft = self._ordinary(job)
         if triage.crisis_note:  # screened and cleared: the reviewer sees why
             draft = replace(draft, flags=(*draft.flags, f"crisis screen cleared: {triage.crisis_note}"))
+        if job.thread:  # the reviewer knows the draft read the conversation
+            note = f"follow-up: drafted with the {len(job.thread.turns)} earlier message(s) of the conversation"
+            draft = replace(draft, flags=(*draft.flags, note))
         return draft
 
     def _ordinary(self, job: Job) -> Draft:
@@ -294,8 +299,7 @@ class Drafter:
         name = LANGUAGE_NAMES.get(language, "the customer's language")
         example = self.tone_examples.example_for(job.inbound, job.triage) if self.tone_examples else None
         user = self.prompts.render("draft/opener.j2", kind=job.triage.kind, sentiment=job.triage.sentiment,
-                                   language=name, message=job.message[:1200], example=example,
-                                   thread=job.thread.summary() or None)
+                                   language=name, message=job.message[:1200], example=example)
         # What the model must not hand back: its instructions, the examples and the retry's own wording.
         instructions = system.text + "\n" + self.prompts.render("draft/opener_retry.j2", error="",
                                                                  language=name).text

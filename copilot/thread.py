@@ -4,7 +4,8 @@ A follow-up ("I unplugged it like you said, still amber") is drafted with what c
 - retrieval reads the customer's earlier messages too, so "still amber" finds the article about the amber light;
 - the facts leave out what we already told them (like the steps the customer says they tried), so the
   follow-up gets the next step and never the same first step again;
-- the model's opening sees a short summary of the thread, so it can acknowledge that this is a follow-up.
+- a full reply written by a larger model (``draft_mode = "full"``) sees a short summary of the thread; the
+  small model's opening does not (shown the thread, it wrote about its instructions instead of to the customer).
 Everything is bounded: the last few turns, each cut at a sentence boundary, whatever the thread's length.
 """
 

@@ -320,3 +320,10 @@ def test_translation_problems(translated: str, problem: str | None) -> None:
     source = "Restart the hub for 5 seconds and wait until the light turns green."
     problems = translation_problems(source, translated, "es")
     assert (not problems) if problem is None else any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize("opening", ["Sorry, I didn't provide any opening in English.",
+                                     "Hi, sorry, I did not provide an opening line for your message."])
+def test_an_opening_about_its_own_instructions_is_refused(opening: str) -> None:
+    problems = opener_problems(opening, message="still amber after the restart", language="en")
+    assert any("did not understand" in p for p in problems)

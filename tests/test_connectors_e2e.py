@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -43,7 +43,7 @@ class Served:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> Served:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -116,9 +116,9 @@ def test_chatwoot_end_to_end(api: ApiWorld, chatwoot: tuple[FakeChatwoot, Served
     follow = fake.customer_says(42, FOLLOW_UP)
     [second_id] = fake.deliver(hook, follow)[1].json()["items"]
     second = queue.get(second_id)
-    assert second.case_id == item.case_id
+    assert second.case_id == item.case_id and any(f.startswith("follow-up: drafted with the 2 earlier")
+                                                  for f in second.draft["flags"])
     assert [t.direction for t in queue.thread(item.case_id)] == ["in", "out", "in"]
-    assert "Earlier in this conversation" in api.world.chat.seen[-1][-1].content
     # An outage: the item is kept failed, and posted once when Chatwoot is back.
     _review(api, served, second_id)
     fake.fail_next(4, 503, method="POST")  # more than the connector's retries (3) within one publish
@@ -160,4 +160,4 @@ def test_discourse_end_to_end(api: ApiWorld, discourse: tuple[FakeDiscourse, Ser
     follow = fake.member_posts(topic, FOLLOW_UP)
     [second_id] = fake.deliver(hook, follow).json()["items"]
     assert queue.get(second_id).case_id == item.case_id
-    assert "Earlier in this conversation" in api.world.chat.seen[-1][-1].content
+    assert any(f.startswith("follow-up: drafted with the 2 earlier") for f in queue.get(second_id).draft["flags"])

@@ -106,7 +106,7 @@ def test_a_follow_up_joins_the_case_and_is_drafted_with_the_thread(setup) -> Non
     assert one.case_id == two.case_id
     assert [t.text for t in pipe.queue.thread(one.case_id)] == [
         "my bulb will not connect to the wifi during setup", "I did the first step and it still fails"]
-    assert "Earlier in this conversation" in pipe.chat.seen[-1][-1].content
+    assert "follow-up: drafted with the 1 earlier message(s) of the conversation" in two.draft["flags"]
     [other] = intake.receive("fakechat", SIGNED, event("m3", "my bulb will not connect", conversation="8")).items
     assert pipe.queue.get(other).case_id != one.case_id
 

@@ -32,8 +32,8 @@ def test_a_follow_up_is_retrieved_with_the_thread_and_gets_the_next_steps(tmp_pa
     assert draft.cited_ids == ("kb-wifi",)
     assert STEPS[0] not in draft.text and STEPS[1] in draft.text and STEPS[2] in draft.text
     assert any(f.startswith("left out what we already told them") for f in draft.flags)
-    prompt = pipe.chat.seen[-1][-1].content
-    assert "Earlier in this conversation" in prompt and FIRST in prompt and "I did the first one" in prompt
+    assert "follow-up: drafted with the 2 earlier message(s) of the conversation" in draft.flags
+    assert "Earlier in this conversation" not in pipe.chat.seen[-1][-1].content  # the opening: the message alone
 
 
 def test_when_every_step_was_given_a_person_takes_over(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_first_message_is_drafted_as_before(tmp_path: Path) -> None:
     plain, with_own_turn = pipe.drafter.draft(inbound), pipe.drafter.draft(inbound, history=told()[:1])
     assert plain.text == with_own_turn.text  # the stored copy of the message itself is no history
     assert all(step in plain.text for step in STEPS)
-    assert "Earlier in this conversation" not in pipe.chat.seen[-1][-1].content
+    assert not any(f.startswith("follow-up") for f in plain.flags + with_own_turn.flags)
 
 
 def test_the_thread_is_bounded_and_redacted() -> None:
@@ -75,3 +75,21 @@ def test_select_facts_leaves_out_what_we_told_them() -> None:
     assert [u.text for u in facts.units] == [STEPS[2] + "."] and len(facts.skipped_told) == 2
     everything = select_facts(passage, answer, "still not working", 1000, told=answer)
     assert everything.units == () and len(everything.skipped_told) == 3
+
+
+def test_a_full_reply_gets_a_summary_of_the_thread(tmp_path: Path) -> None:
+    from fakes import FakeChat, HashEmbeddings
+    from kb_helpers import write_kb
+    from test_draft import FixedTriager
+
+    from copilot.config import Settings
+    from copilot.pipeline import build_pipeline
+
+    settings = Settings(data_dir=tmp_path / "data", kb_dir=write_kb(tmp_path), draft_mode="full")
+    pipe = build_pipeline(settings, chat=FakeChat(replies=["{}"]), embedder=HashEmbeddings(),
+                          triager=FixedTriager(labels()))
+    pipe.ingest()
+    pipe.drafter.draft(Inbound(text="I did the first one and it still fails", channel="forum", id="m2"),
+                       history=told(STEPS[0]))
+    prompt = pipe.chat.seen[0][-1].content
+    assert "Earlier in this conversation" in prompt and FIRST in prompt and "We replied:" in prompt

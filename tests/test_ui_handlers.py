@@ -586,10 +586,9 @@ def test_a_follow_up_shows_its_thread_in_review_and_reply_and_is_drafted_with_it
     view = h.open_case(pipe, AGENT, second.case_id)
     assert view.case.text == "Unplugged it like you said, still amber" and len(view.thread) == 3
     # Drafting the opened case again (the Reply screen sends the case's first message id) sees the thread.
-    h.draft_reply(pipe, AGENT, view.case.text, "chat", "@sam", inbound_id=view.case.inbound_id)
-    prompt = fresh.chat.seen[-1][-1].content
-    assert "Earlier in this conversation" in prompt and "solid amber light" in prompt
-    assert prompt.count("Unplugged it like you said") == 1  # the message itself is not its own history
+    again = h.draft_reply(pipe, AGENT, view.case.text, "chat", "@sam", inbound_id=view.case.inbound_id).draft
+    # two earlier turns (the first message, our reply): the message itself is not its own history
+    assert "follow-up: drafted with the 2 earlier message(s) of the conversation" in again.flags
     single = submitted(fresh)
     assert len(h.review_detail(pipe, REVIEWER, single.id).thread) == 1
     assert "Conversation (" not in render.detail_html(h.review_detail(pipe, REVIEWER, single.id))

@@ -37,11 +37,11 @@ from copilot.community.drafting import (
 )
 from copilot.community.events import Event, load_events, upcoming
 from copilot.community.inputs import load_entries, now_utc, recent_texts
-from copilot.knowledge_book import KnowledgeBook
-from copilot.passages import plain
 from copilot.errors import UserError
 from copilot.guardrails import fit_length, sentences
+from copilot.knowledge_book import KnowledgeBook
 from copilot.models.embeddings import as_matrix
+from copilot.passages import plain
 from copilot.pii import redact
 from copilot.prompts import Rendered
 from copilot.types import Draft, Entry, Inbound, Triage
