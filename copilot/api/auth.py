@@ -16,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from copilot.api.context import Ctx
 from copilot.api.errors import ApiError
 from copilot.errors import PermissionDenied
-from copilot.queue.records import ROLES, ReviewItem
+from copilot.queue.records import EVERY_ROLE as ALL
+from copilot.queue.records import LEAD_ROLES as LEADS
+from copilot.queue.records import ReviewItem
 
-ALL = frozenset(ROLES)
-LEADS = frozenset({"reviewer", "admin"})
 # What each kind of request needs, as the web app's screens do (Reply for all, Review for leads).
 RULES: dict[str, frozenset[str]] = {
     "submit": ALL,

@@ -12,6 +12,8 @@ CASE_STATUSES: tuple[str, ...] = ("open", "waiting", "resolved")
 # A person approved these (posted, being posted, or waiting for the publisher to retry).
 APPROVED_STATUSES: tuple[str, ...] = ("approved", "posting", "posted", "failed")
 ROLES: tuple[str, ...] = ("agent", "reviewer", "admin")
+EVERY_ROLE = frozenset(ROLES)
+LEAD_ROLES = frozenset({"reviewer", "admin"})  # who reviews and publishes, in the web app and the API
 
 # Audit actions. "draft" creates an item; "publish" claims it for posting; "post" and "failure" record
 # the outcome; "assign" changes no status.

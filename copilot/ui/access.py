@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from copilot.errors import PermissionDenied
+from copilot.queue.records import EVERY_ROLE, LEAD_ROLES
 from copilot.ui.auth import initial_password_pending
 from copilot.ui.views import Account
 
 if TYPE_CHECKING:
     from copilot.pipeline import Pipeline
 
-ALL = frozenset({"agent", "reviewer", "admin"})
-LEADS = frozenset({"reviewer", "admin"})
+ALL = EVERY_ROLE
+LEADS = LEAD_ROLES
 # The screens of the app and who may use them; the queue's own PERMISSIONS guard every change as well.
 SCREENS: dict[str, frozenset[str]] = {
     "inbox": ALL,
