@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -35,6 +35,7 @@ class DraftStage(Protocol):
     def draft(self, inbound: Inbound, *, history: Sequence[Turn] = ()) -> Draft: ...
 
 
+@runtime_checkable
 class Mailbox(Protocol):
     """A connector that is polled (email) instead of called; it marks a message taken once its case exists."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,27 +52,25 @@ def _status(args: argparse.Namespace) -> int:
 def mailbox_of(connectors: Mapping[str, Connector]) -> Mailbox:
     """The configured mailbox, or an error saying how to configure one."""
     found = connectors.get("email")
-    if found is None or not hasattr(found, "poll"):
+    if not isinstance(found, Mailbox):
         raise UserError("no mailbox is configured: set COPILOT_IMAP_HOST, COPILOT_IMAP_USER, COPILOT_IMAP_PASSWORD, "
                         "COPILOT_SMTP_HOST and COPILOT_EMAIL_ADDRESS (see docs/connectors/email.md)")
-    return found  # type: ignore[return-value]  # the email connector is a Mailbox (poll, mark_taken)
+    return found
 
 
-def poll_forever(intake: Intake, every: float, *, stop: Any = None) -> None:
-    """Poll the mailbox every ``every`` seconds until ``stop`` (a threading.Event) is set; errors are logged
+def poll_forever(intake: Intake, every: float, *, stop: threading.Event | None = None) -> None:
+    """Poll the mailbox every ``every`` seconds until ``stop`` is set (never, without one); errors are logged
     and the next round tries again, so a mail server that is down for a while loses nothing."""
     mailbox = mailbox_of(intake.connectors)
-    while stop is None or not stop.is_set():
+    stop = stop or threading.Event()
+    while not stop.is_set():
         try:
             report = intake.poll(mailbox)
             if report.items or report.cases:
                 log.info("mailbox: %s", report.to_dict())
         except Exception:  # a poller that dies silently is worse than a logged round
             log.exception("mailbox poll failed; trying again in %.0f s", every)
-        if stop is not None:
-            stop.wait(every)
-        else:
-            time.sleep(every)
+        stop.wait(every)
 
 
 def _poll(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ class RoutingPublisher:
 
     def post(self, message: OutgoingMessage) -> PostReceipt:
         # The platform is the prefix of the conversation key ("chatwoot:1:42" -> chatwoot).
-        platform = (message.conversation or "").partition(":")[0] if message.conversation else ""
+        platform = (message.conversation or "").partition(":")[0]
         if message.kind == "starter" and not message.conversation and self.starters_to is not None:
             platform = self.starters_to
         connector = self.connectors.get(platform)

@@ -128,9 +128,11 @@ def refresh_case(conn: Connection, case_id: int, now: datetime) -> None:
     after the last posted answer count: a follow-up in the thread opens the case again."""
     found = list(conn.execute(select(tables.items.c.status).where(tables.items.c.case_id == case_id)
                               .order_by(tables.items.c.id)).scalars())
-    last_post = max((i for i, s in enumerate(found) if s == "posted"), default=-1)
-    statuses = set(found[last_post + 1:]) - {"rejected"} or set(found[last_post:last_post + 1] if last_post >= 0
-                                                                else found)
+    last_post = max((i for i, s in enumerate(found) if s == "posted"), default=None)
+    statuses = set(found)
+    if last_post is not None:
+        newer = set(found[last_post + 1:]) - {"rejected"}
+        statuses = newer or {"posted"}
     if "posted" in statuses:
         status = "resolved"
     elif statuses & {"approved", "posting", "failed"}:
