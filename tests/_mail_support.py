@@ -23,15 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _ports import free_port
 
 ADDRESS = "support@lumio.example"
 PASSWORD = "app-password-1"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

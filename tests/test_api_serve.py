@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _ports import free_port
 from _ui_support import COMPLAINT, KB
 
 from copilot.config import Settings
@@ -37,11 +38,6 @@ from copilot.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, bytes]:

@@ -5,7 +5,6 @@ lost answer and a platform outage; a follow-up in the same conversation is draft
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from _api_support import ApiWorld, make_api_world
+from _ports import free_port
 from _ui_support import REVIEWER
 from fake_platforms.chatwoot import FakeChatwoot
 from fake_platforms.discourse import FakeDiscourse
@@ -27,17 +27,12 @@ FIRST = "My bulb will not connect to the wifi during setup, so annoying"
 FOLLOW_UP = "I did the first step and it still fails"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class Served:
     """The API of a pipeline on a real uvicorn server in a thread."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(build_api(pipeline), host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
