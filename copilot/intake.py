@@ -117,8 +117,7 @@ class Intake:
             if self.queue.seen_delivery(connector.name, ids):  # no model call for a redelivery
                 duplicates += 1
             else:
-                history = self.queue.thread_for(inbound.channel, inbound.conversation)
-                draft = self.drafter.draft(inbound, history=history)
+                draft = self.drafter.draft(inbound, history=self.queue.history_for(inbound))
                 result = self.queue.take_in(draft, platform=connector.name, delivery_ids=ids)
                 if result.duplicate:
                     duplicates += 1

@@ -13,8 +13,6 @@ from copilot.api.context import ApiContext, Ctx
 from copilot.api.errors import ApiError
 from copilot.api.routes_items import item_dict
 from copilot.api.schemas import MessageIn, TriageIn
-from copilot.pipeline import Pipeline
-from copilot.types import Inbound, Turn
 
 router = APIRouter(tags=["messages"])
 
@@ -24,13 +22,6 @@ def _indexed(ctx: ApiContext, *steps: str) -> None:
     if ctx.pipeline.index.count() == 0:
         raise ApiError(503, "the knowledge base is not indexed yet: run `copilot ingest`, or wait while the "
                             "server indexes it at start", headers={"Retry-After": "30"})
-
-
-def _history(pipeline: Pipeline, inbound: Inbound) -> list[Turn]:
-    """The conversation so far: its thread's case, or the case this message id opened before."""
-    if inbound.conversation:
-        return pipeline.queue.thread_for(inbound.channel, inbound.conversation)
-    return pipeline.queue.thread_of_message(inbound.channel, inbound.id)
 
 
 @router.post("/messages", status_code=201, summary="Submit an inbound message: triage, draft, queue for review")
@@ -45,7 +36,7 @@ def post_message(body: MessageIn, who: Who, ctx: Ctx
     pipeline = ctx.pipeline
     inbound = body.inbound()
     _indexed(ctx, "triage", "chat")
-    draft = pipeline.drafter.draft(inbound, history=_history(pipeline, inbound))
+    draft = pipeline.drafter.draft(inbound, history=pipeline.queue.history_for(inbound))
     if draft.status == "skipped":
         spam = pipeline.queue.record_spam(draft, by=who.name)
         return JSONResponse(jsonable_encoder({"item": None, "case": spam.to_dict(), "spam": True}), status_code=200)
@@ -83,5 +74,5 @@ def post_draft(body: MessageIn, who: Who, ctx: Ctx
     pipeline = ctx.pipeline
     inbound = body.inbound()
     _indexed(ctx, "triage", "chat")
-    draft = pipeline.drafter.draft(inbound, history=_history(pipeline, inbound))
+    draft = pipeline.drafter.draft(inbound, history=pipeline.queue.history_for(inbound))
     return {"draft": draft.to_dict()}

@@ -25,7 +25,7 @@ from copilot.queue.records import (
     ReviewItem,
 )
 from copilot.queue.rows import case_from_row, event_from_row, item_from_row, load_case, load_row
-from copilot.types import Turn
+from copilot.types import Inbound, Turn
 
 
 class QueueReads:
@@ -88,6 +88,13 @@ class QueueReads:
             load_case(conn, case_id)
             rows = conn.execute(select(m).where(m.c.case_id == case_id).order_by(m.c.at, m.c.id)).mappings()
             return [_turn(row) for row in rows]
+
+    def history_for(self, inbound: Inbound, *, limit: int = 12) -> list[Turn]:
+        """The conversation a message belongs to, so far: its thread's case, or the case its id opened before
+        (a case opened again in the web app); empty for a new message."""
+        if inbound.conversation:
+            return self.thread_for(inbound.channel, inbound.conversation, limit=limit)
+        return self.thread_of_message(inbound.channel, inbound.id, limit=limit)
 
     def thread_of_message(self, channel: str, inbound_id: str | None, *, limit: int = 12) -> list[Turn]:
         """The last ``limit`` messages of the case a message id belongs to (empty for a new message)."""

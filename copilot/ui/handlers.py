@@ -78,8 +78,7 @@ def draft_reply(
     inbound = inbound_from(text, channel, author, inbound_id)
     if pipeline.index.count() == 0:
         raise UserError("the knowledge base is not indexed yet: re-index it on the Knowledge screen")
-    history = pipeline.queue.thread_of_message(inbound.channel, inbound.id)  # a case opened again: its thread
-    draft = pipeline.drafter.draft(inbound, on_token=on_token, history=history)
+    draft = pipeline.drafter.draft(inbound, on_token=on_token, history=pipeline.queue.history_for(inbound))
     spam_case = None
     if draft.status == "skipped":  # kept as a case, so a real customer mislabelled as spam can be found
         assert user is not None
