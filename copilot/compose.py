@@ -28,7 +28,8 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "Germa
                   "no": "Norwegian", "tr": "Turkish", "ro": "Romanian", "id": "Indonesian", "cs": "Czech"}
 PHRASE_KEYS = ("greeting", "ack_words", "lead", "lead_workaround", "offer", "offer_fix", "offer_short", "private",
                "no_answer", "ack_complaint", "ack_question", "ack_feedback", "ack_praise", "ack_other",
-               "praise_close", "feedback_close", "crisis", "guide_language")
+               "praise_close", "feedback_close", "crisis", "guide_language", "incident_reply", "incident_update",
+               "incident_fixed", "incident_fixed_offer")
 
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")

@@ -22,9 +22,10 @@ import httpx
 
 from copilot.connectors.base import Connector, PlatformEvent, WebhookRejected
 from copilot.errors import CopilotError
-from copilot.queue.records import ReviewItem
+from copilot.incidents.desk import IncidentDesk, Placement
+from copilot.queue.records import Case, ReviewItem
 from copilot.queue.store import ReviewQueue
-from copilot.types import Draft, Inbound, Turn
+from copilot.types import Draft, Inbound, Triage, TriageStage, Turn
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,14 @@ log = logging.getLogger(__name__)
 class DraftStage(Protocol):
     """What the intake needs of the drafter."""
 
-    def draft(self, inbound: Inbound, *, history: Sequence[Turn] = ()) -> Draft: ...
+    def draft(self, inbound: Inbound, *, history: Sequence[Turn] = (), triage: Triage | None = None) -> Draft: ...
+
+
+def held_draft(inbound: Inbound, triage: Triage, incident_id: int) -> Draft:
+    """A message its incident's reply answers: its case is kept with no draft of its own (no model call)."""
+    return Draft(text="", channel=inbound.channel, inbound=inbound, triage=triage, cited_ids=(), retrieved_ids=(),
+                 confidence=0.0, template="", template_hash="", latency_ms=0.0, status="skipped",
+                 flags=(f"incident {incident_id}: answered by the incident's reply",))
 
 
 @runtime_checkable
@@ -77,10 +85,15 @@ def note_text(item: ReviewItem) -> str:
 class Intake:
     """Takes platform messages into the queue, once each, with their drafts."""
 
-    def __init__(self, queue: ReviewQueue, drafter: DraftStage, connectors: Mapping[str, Connector]) -> None:
+    def __init__(self, queue: ReviewQueue, drafter: DraftStage, connectors: Mapping[str, Connector], *,
+                 incidents: IncidentDesk | None = None, triager: TriageStage | None = None) -> None:
+        if incidents is not None and triager is None:
+            raise ValueError("the incident desk needs the triager: a message is placed before it is drafted")
         self.queue = queue
         self.drafter = drafter
         self.connectors = dict(connectors)
+        self.incidents = incidents
+        self.triager = triager
 
     def connector(self, platform: str) -> Connector:
         """The configured connector, or a 404 that says how to configure one."""
@@ -106,30 +119,60 @@ class Intake:
 
     def take(self, connector: Connector, events: Sequence[PlatformEvent], *,
              taken: Callable[[PlatformEvent], None] | None = None) -> IntakeReport:
-        """Draft and store each event once, then post its note."""
+        """Draft and store each event once, then post its note.
+
+        With the incident desk, the new messages are triaged and placed in one batch first: one that its
+        incident's reply answers is stored with no draft of its own (no model call), and every message is
+        recorded for surge detection once its case exists.
+        """
         items: list[int] = []
         cases: list[int] = []
         duplicates = 0
         errors: list[str] = []
+        fresh: list[tuple[PlatformEvent, list[str]]] = []
         for event in events:
             inbound = event.inbound
             ids = [event.delivery_id] + ([f"message:{inbound.id}"] if inbound.id else [])
             if self.queue.seen_delivery(connector.name, ids):  # no model call for a redelivery
                 duplicates += 1
+                if taken is not None:
+                    taken(event)
             else:
-                draft = self.drafter.draft(inbound, history=self.queue.history_for(inbound))
-                result = self.queue.take_in(draft, platform=connector.name, delivery_ids=ids)
-                if result.duplicate:
-                    duplicates += 1
-                if result.case is not None:
-                    cases.append(result.case.id)
-                if result.item is not None:
-                    items.append(result.item.id)
-                    error = self._note(connector, inbound, result.item)
-                    if error:
-                        errors.append(error)
+                fresh.append((event, ids))
+        inbounds = [event.inbound for event, _ in fresh]
+        triages: list[Triage | None] = [None] * len(fresh)
+        placements: list[Placement | None] = [None] * len(fresh)
+        if self.incidents is not None and self.triager is not None and fresh:
+            triages = list(self.triager.triage_batch(inbounds))
+            placements = list(self.incidents.place(inbounds, [t for t in triages if t is not None]))
+        stored: list[tuple[Placement, Case]] = []
+        for (event, ids), triage, placement in zip(fresh, triages, placements, strict=True):
+            inbound = event.inbound
+            history = self.queue.history_for(inbound)
+            if placement is not None and placement.held and placement.incident_id is not None and triage \
+                    and not history:
+                draft = held_draft(inbound, triage, placement.incident_id)
+            else:
+                draft = self.drafter.draft(inbound, history=history, triage=triage)
+            result = self.queue.take_in(draft, platform=connector.name, delivery_ids=ids)
+            if result.duplicate:
+                duplicates += 1
+            if result.case is not None:
+                cases.append(result.case.id)
+                if placement is not None and not result.duplicate:
+                    stored.append((placement, result.case))
+            if result.item is not None:
+                items.append(result.item.id)
+                error = self._note(connector, inbound, result.item)
+                if error:
+                    errors.append(error)
             if taken is not None:
                 taken(event)
+        if self.incidents is not None and stored:
+            try:
+                self.incidents.record([p for p, _ in stored], [c for _, c in stored])
+            except CopilotError as exc:  # the cases and drafts are stored: detection catches up next time
+                log.warning("incident detection skipped for %d case(s): %s", len(stored), exc)
         return IntakeReport(connector.name, tuple(items), tuple(cases), duplicates, 0, tuple(errors))
 
     @staticmethod

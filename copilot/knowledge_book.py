@@ -47,6 +47,12 @@ class KnowledgeBook:
             self._refresh()
             return self._entries.get(entry_id)
 
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        """Every entry (``kind``: only those), as the files are now."""
+        with self._lock:
+            self._refresh()
+            return [e for e in self._entries.values() if kind is None or e.kind == kind]
+
     def section(self, entry_id: str, heading: str) -> str | None:
         entry = self.entry(entry_id)
         return section(entry, heading) if entry else None

@@ -21,6 +21,7 @@ from copilot.connectors.base import Connector
 from copilot.connectors.registry import build_connectors
 from copilot.draft import Drafter
 from copilot.gaps import GapLog
+from copilot.incidents.desk import IncidentDesk
 from copilot.index import Index, IngestReport, Progress, ingest
 from copilot.intake import Intake
 from copilot.knowledge_book import KnowledgeBook
@@ -124,7 +125,13 @@ class Pipeline:
     @cached_property
     def intake(self) -> Intake:
         """Platform messages into the queue: webhooks and the mailbox, once each, with their drafts."""
-        return Intake(self.queue, self.drafter, self.connectors)
+        return Intake(self.queue, self.drafter, self.connectors, incidents=self.incidents, triager=self.triager)
+
+    @cached_property
+    def incidents(self) -> IncidentDesk:
+        """Surges of messages about one problem: detection, one approved reply for all, the follow-up."""
+        drafter = self.drafter
+        return IncidentDesk(self.queue, self.embedder, drafter, translate=drafter.translator.facts)
 
     @cached_property
     def drafter(self) -> Drafter:

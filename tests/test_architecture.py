@@ -27,6 +27,8 @@ STORE_MODULES = {
     "copilot.queue.reads",
     "copilot.queue.store",
     "copilot.community.store",
+    "copilot.incidents.tables",
+    "copilot.incidents.store",
 }
 # SQL appears as SQLAlchemy Core calls or as text; either outside a store is a store bypassed.
 _SQL_CALLS = {"select", "insert", "update", "delete", "text", "func", "and_", "or_"}

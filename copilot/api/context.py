@@ -76,11 +76,12 @@ class ApiContext:
 
 
 def default_intake(pipeline: Pipeline) -> IntakeLike:
-    """The intake of the configured connectors, drafting with the pipeline's drafter."""
+    """The intake of the configured connectors, drafting with the pipeline's drafter, with incident detection."""
     from copilot.connectors.registry import build_connectors
     from copilot.intake import Intake
 
-    return Intake(pipeline.queue, pipeline.drafter, build_connectors(pipeline.settings))
+    return Intake(pipeline.queue, pipeline.drafter, build_connectors(pipeline.settings),
+                  incidents=pipeline.incidents, triager=pipeline.triager)
 
 
 def context_of(request: Request) -> ApiContext:

@@ -33,6 +33,17 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     retrieval.add_argument("--json", action="store_true", help="print machine-readable JSON")
     retrieval.set_defaults(func=run_bench_retrieval)
 
+    incidents = groups["bench"].add_parser(
+        "incidents", help="a simulated outage burst taken in, clustered and queued: time, detection, membership")
+    incidents.add_argument("--n", type=int, default=10_000, help="messages in the burst (default 10000)")
+    incidents.add_argument("--outage-share", type=float, default=0.6, help="share about the outage (default 0.6)")
+    incidents.add_argument("--batch", type=int, default=250, help="messages per intake batch (default 250)")
+    incidents.add_argument("--baseline", type=int, default=1500,
+                           help="ordinary messages in the three hours before (the normal rate; default 1500)")
+    incidents.add_argument("--seed", type=int, default=7, help="the simulation's random seed")
+    incidents.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    incidents.set_defaults(func=run_bench_incidents)
+
     every = groups["bench"].add_parser(
         "all", help="every benchmark (retrieval, triage, drafts, model, queue, memory) in one table")
     every.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not numbers to record")
@@ -85,4 +96,20 @@ def run_bench_all(args: argparse.Namespace) -> int:
 
     result = run_all(load_settings(), quick=args.quick, log=None if args.json else _log)
     emit(result, args.json, format_all)
+    return 0
+
+
+def run_bench_incidents(args: argparse.Namespace) -> int:
+    from copilot.cli import emit
+    from copilot.incidents.bench import format_incident_bench, run_incident_bench
+
+    if args.n < 100:
+        raise UserError("--n must be at least 100")
+    if not 0.0 < args.outage_share < 1.0:
+        raise UserError("--outage-share must be between 0 and 1")
+    if args.batch < 1:
+        raise UserError("--batch must be at least 1")
+    result = run_incident_bench(load_settings(), n=args.n, outage_share=args.outage_share, batch=args.batch,
+                                baseline=args.baseline, seed=args.seed)
+    emit(result, args.json, format_incident_bench)
     return 0

@@ -7,12 +7,14 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
 from copilot.community.store import metadata as community_metadata
+from copilot.incidents.tables import metadata as incident_metadata
 from copilot.queue.db import VERSION_TABLE
 from copilot.queue.tables import metadata as queue_metadata
 
 config = context.config
-# One database: the queue's tables and, beside them, the community store's (migration 0002).
-metadata = [queue_metadata, community_metadata]
+# One database: the queue's tables and, beside them, the community store's (migration 0002) and the
+# incident store's (0004).
+metadata = [queue_metadata, community_metadata, incident_metadata]
 
 
 def _run(connection: Connection) -> None:

@@ -1,0 +1,186 @@
+"""``copilot bench incidents``: a burst of simulated messages taken in, clustered and queued, timed.
+
+The burst (:func:`copilot.incidents.simulate.simulate_outage`) goes through the real intake in batches, with the
+real triager and embedder and the queue on disk: triage, placement, cases, surge detection, and, once the
+incident is detected, one approval of its suggested reply (as a reviewer would, at once), after which every
+later member is queued as it arrives. Messages that are not held by the incident would be drafted by the chat
+model; that is the drafting benchmark's business, so here they get a fixed placeholder draft (no model call),
+and the time is the incident machinery's alone. The numbers: wall time, messages/s, when the incident was
+detected (simulated minutes after the outage began, and how many of its messages had arrived), membership
+precision and recall, how well the own-reply cases were kept out, and that no case got two replies.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from copilot.config import Settings
+from copilot.connectors.base import PlatformEvent, PostReceipt
+from copilot.incidents.desk import IncidentDesk
+from copilot.incidents.simulate import SimulatedMessage, simulate_outage
+from copilot.types import Draft, Inbound, Triage, Turn
+
+BENCH_USER = "bench-reviewer"
+
+
+class _SimulatedPlatform:
+    """A connector with nothing behind it: notes and posts go nowhere."""
+
+    name = "simulated"
+
+    def parse(self, headers: Any, body: bytes) -> list[PlatformEvent]:
+        return []
+
+    def post_note(self, inbound: Inbound, text: str) -> None:
+        return None
+
+    def post(self, message: Any) -> PostReceipt:
+        raise NotImplementedError("the benchmark publishes nothing")
+
+    def close(self) -> None:
+        return None
+
+
+class _PlaceholderDrafter:
+    """Stands in for the chat model on the messages the incident does not hold (see the module docstring)."""
+
+    def __init__(self, triager: Any) -> None:
+        self.triager = triager
+
+    def draft(self, inbound: Inbound, *, history: Sequence[Turn] = (), triage: Triage | None = None) -> Draft:
+        triage = triage or self.triager.triage(inbound)
+        crisis = triage.crisis_level == "crisis"
+        return Draft(text="(drafted by the chat model outside this benchmark)", channel=inbound.channel,
+                     inbound=inbound, triage=triage, cited_ids=(), retrieved_ids=(), confidence=0.0, template="",
+                     template_hash="", latency_ms=0.0, status="escalated" if crisis else "pending")
+
+
+@dataclass
+class _Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def run_incident_bench(settings: Settings, *, n: int = 10_000, outage_share: float = 0.6, batch: int = 250,
+                       baseline: int = 1500, seed: int = 7) -> dict[str, Any]:
+    """Time the burst; see the module docstring."""
+    from copilot.intake import Intake
+    from copilot.pipeline import build_pipeline
+    from copilot.queue.store import open_queue
+
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    clock = _Clock(start - timedelta(hours=3))
+    with tempfile.TemporaryDirectory(prefix="copilot-bench-incidents-") as folder:
+        bench_settings = settings.model_copy(update={"data_dir": Path(folder), "database_url": None})
+        queue = open_queue(bench_settings, clock=clock)
+        queue.add_user(BENCH_USER, "admin")
+        pipeline = build_pipeline(bench_settings, queue=queue)
+        triager = pipeline.triager
+        desk = IncidentDesk(queue, pipeline.embedder, pipeline.drafter, clock=clock, detect_every_s=0.0)
+        intake = Intake(queue, _PlaceholderDrafter(triager), {"simulated": _SimulatedPlatform()}, incidents=desk,
+                        triager=triager)
+        platform = _SimulatedPlatform()
+        # Three hours of ordinary traffic before the outage: the normal rate of each topic.
+        warm = simulate_outage(n_outage=0, n_ordinary=baseline, start=start - timedelta(hours=3), minutes=170,
+                               seed=seed + 1)
+        _feed(intake, platform, clock, warm, batch, prefix="warm")
+        messages = simulate_outage(n_outage=int(n * outage_share), n_ordinary=n - int(n * outage_share),
+                                   start=start, minutes=60, seed=seed)
+        began = time.perf_counter()
+        detected_at: datetime | None = None
+        seen_outage_at_detection = 0
+        approve_s = 0.0
+        batch_s: list[float] = []
+        for i in range(0, len(messages), batch):
+            chunk = messages[i:i + batch]
+            t0 = time.perf_counter()
+            _feed(intake, platform, clock, chunk, batch, prefix="burst")
+            if detected_at is None and (found := desk.list_incidents()):
+                detected_at = clock.now
+                seen_outage_at_detection = sum(1 for m in messages[:i + batch] if m.about_outage)
+                a0 = time.perf_counter()
+                desk.approve(max(found, key=lambda x: x.affected).id, "reply", by=BENCH_USER)
+                approve_s = time.perf_counter() - a0
+            batch_s.append(time.perf_counter() - t0)
+        total_s = time.perf_counter() - began
+        result = _score(desk, messages)
+        first_outage = min(m.at for m in messages if m.about_outage)
+        result.update(
+            messages=len(messages), outage_messages=sum(m.about_outage for m in messages), batch=batch,
+            warmup_messages=len(warm), seconds=round(total_s, 2), per_second=round(len(messages) / total_s, 1),
+            batch_median_s=round(statistics.median(batch_s), 3),
+            batch_p95_s=round(sorted(batch_s)[int(0.95 * (len(batch_s) - 1))], 3),
+            approve_s=round(approve_s, 2),
+            detected_minutes_after_start=None if detected_at is None else
+            round((detected_at - first_outage).total_seconds() / 60, 1),
+            outage_messages_before_detection=seen_outage_at_detection,
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        )
+        queue.close()
+        return result
+
+
+def _feed(intake: Any, platform: Any, clock: _Clock, messages: Sequence[SimulatedMessage], batch: int, *,
+          prefix: str) -> None:
+    for i in range(0, len(messages), batch):
+        chunk = messages[i:i + batch]
+        clock.now = chunk[-1].at
+        intake.take(platform, [PlatformEvent(m.inbound, f"{prefix}-{m.inbound.id}") for m in chunk])
+
+
+def _score(desk: IncidentDesk, messages: Sequence[SimulatedMessage]) -> dict[str, Any]:
+    incidents = desk.list_incidents()
+    truth = {m.inbound.id: m for m in messages}
+    biggest = max(incidents, key=lambda x: x.affected) if incidents else None
+    members = desk.members(biggest.id) if biggest else []
+    ids = [m.inbound_id for m in members]
+    in_burst = [i for i in ids if i in truth]
+    true_members = sum(1 for i in in_burst if truth[i].about_outage)
+    outage_total = sum(1 for m in messages if m.about_outage)
+    own = {i for i, m in truth.items() if m.own_reply}
+    left = {m.inbound_id for m in members if m.left_out}
+    replies = Counter(m.case_id for m in members if m.reply_item_id is not None)
+    return {
+        "incidents": len(incidents),
+        "incident_title": biggest.title if biggest else None,
+        "members": len(members),
+        "membership_precision": round(true_members / len(in_burst), 4) if in_burst else None,
+        "membership_recall": round(true_members / outage_total, 4) if outage_total else None,
+        "own_reply_members": len(own & set(ids)),
+        "own_reply_left_out": len(own & left),
+        "left_out_without_reason_to": len(left - own),
+        "queued_replies": sum(replies.values()),
+        "cases_with_two_replies": sum(1 for n in replies.values() if n > 1),
+        "other_incidents": [{"title": x.title, "affected": x.affected} for x in incidents if x is not biggest],
+    }
+
+
+def format_incident_bench(result: dict[str, Any]) -> str:
+    lines = [
+        (f"burst: {result['messages']} messages ({result['outage_messages']} about the outage) after "
+        f"{result['warmup_messages']} ordinary ones, in batches of {result['batch']}"),
+        (f"wall time {result['seconds']} s = {result['per_second']} msg/s; batch median {result['batch_median_s']} s, "
+        f"p95 {result['batch_p95_s']} s; the one approval {result['approve_s']} s; peak RSS {result['peak_rss_mb']} MB"),
+        (f"detected {result['detected_minutes_after_start']} simulated minutes after the outage's first message, "
+        f"after {result['outage_messages_before_detection']} of its messages"),
+        (f"incident: {result['incident_title']!r} with {result['members']} cases; membership precision "
+        f"{result['membership_precision']}, recall {result['membership_recall']}"),
+        (f"own-reply cases among members {result['own_reply_members']}, left out {result['own_reply_left_out']}; "
+        f"left out with no reason to {result['left_out_without_reason_to']}"),
+        f"replies queued {result['queued_replies']}; cases with two replies {result['cases_with_two_replies']}",
+    ]
+    if result["other_incidents"]:
+        lines.append("other incidents: " + "; ".join(f"{x['title']!r} ({x['affected']})"
+                                                      for x in result["other_incidents"]))
+    return "\n".join(lines)

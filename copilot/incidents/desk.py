@@ -1,0 +1,397 @@
+"""The incident desk: surge detection over the inbound messages, one approved answer for every affected case,
+and the follow-up once the problem is fixed.
+
+The intake asks :meth:`IncidentDesk.place` where a new message belongs before drafting it: a message close to
+an open incident joins it and, unless it says something the incident's reply does not cover, gets no draft of
+its own (the incident's reply answers it); every other message is drafted as usual. :meth:`record` then stores
+the vectors and the memberships, queues the approved reply for a late arrival, and now and then runs
+:meth:`detect` over the sliding window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from copilot.compose import PhraseBook
+from copilot.config import ChannelProfile
+from copilot.errors import ConflictError, UserError
+from copilot.incidents.detect import (
+    Point,
+    Surge,
+    SurgeRules,
+    find_surges,
+    keywords,
+    nearest_centroid,
+    normalise,
+)
+from copilot.incidents.records import PHASES, Incident, IncidentEvent, Member, QueuedReport
+from copilot.incidents.replies import (
+    OFF_TOPIC_BELOW,
+    candidate_sentences,
+    current_announcements,
+    is_resolution,
+    left_out_reason,
+    personalise,
+    suggest,
+)
+from copilot.incidents.store import IncidentStore
+from copilot.knowledge_book import KnowledgeBook
+from copilot.models.embeddings import as_matrix
+from copilot.queue.records import Case
+from copilot.queue.store import ReviewQueue
+from copilot.triage.features import embedding_text
+from copilot.types import Inbound, Triage
+
+ANNOUNCEMENT_MATCH = 0.35  # cosine of an announcement to an incident's centroid for it to be about it
+JOIN_GRACE = timedelta(days=2)  # a closed incident still takes late messages (they get the follow-up)
+TITLE_MAX = 90
+
+
+class DraftKit(Protocol):
+    """What the desk needs of the drafter: its knowledge, phrases, translation and sign-off."""
+
+    book: KnowledgeBook
+    phrases: PhraseBook
+
+    def signature(self, language: str = "en") -> str: ...
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a new message belongs: an incident (and whether its reply fits it), or nowhere yet."""
+
+    vector: np.ndarray | None  # None: spam, which neither joins nor counts
+    incident_id: int | None = None
+    similarity: float = 0.0
+    left_out: str | None = None
+
+    @property
+    def held(self) -> bool:
+        """Answered by its incident's reply: no draft of its own."""
+        return self.incident_id is not None and self.left_out is None
+
+
+@dataclass(frozen=True)
+class RecordReport:
+    """What :meth:`IncidentDesk.record` did."""
+
+    joined: int = 0
+    queued: tuple[int, ...] = ()
+    detected: tuple[Incident, ...] = ()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _title(text: str) -> str:
+    first = " ".join(text.split())
+    for stop in (". ", "! ", "? ", "\n"):
+        first = first.split(stop)[0]
+    first = first.strip(" .!?")
+    return first if len(first) <= TITLE_MAX else first[: TITLE_MAX - 1].rsplit(" ", 1)[0] + "\u2026"
+
+
+class IncidentDesk:
+    """Incidents over one queue (see the module's docstring)."""
+
+    def __init__(self, queue: ReviewQueue, embedder: Embeddings, kit: DraftKit, *,
+                 translate: Callable[[str, str, str], str | list[str]] | None = None,
+                 rules: SurgeRules | None = None, clock: Callable[[], datetime] | None = None,
+                 detect_every_s: float = 10.0) -> None:
+        self.queue = queue
+        self.store = IncidentStore(queue)
+        self.embedder = embedder
+        self.kit = kit
+        self.translate = translate
+        self.rules = rules or SurgeRules()
+        self.clock = clock or queue.clock
+        self.detect_every_s = detect_every_s
+        self._last_detect = float("-inf")
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> Any:
+        return self.queue.settings
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return normalise(as_matrix(self.embedder, [embedding_text(t) for t in texts]))
+
+    # Messages in ---------------------------------------------------------------------------------
+
+    def place(self, inbounds: Sequence[Inbound], triages: Sequence[Triage]) -> list[Placement]:
+        """Where each new message belongs (before it is drafted): one embedding batch, one pass over the
+        open incidents, and one more batch for the sentences that might be a second problem."""
+        keep = [i for i, t in enumerate(triages) if t.kind != "spam"]
+        out: list[Placement] = [Placement(None) for _ in inbounds]
+        if not keep:
+            return out
+        vectors = self._embed([inbounds[i].text for i in keep])
+        _, centroids, owners = self.store.centroids(updated_since=self.clock() - JOIN_GRACE)
+        matches = nearest_centroid(vectors, centroids, self.rules.join_similarity)
+        reasons: dict[int, str | None] = {}
+        checks: list[tuple[int, str, np.ndarray]] = []
+        for row, i in enumerate(keep):
+            match = matches[row]
+            if match is None:
+                continue
+            reasons[i] = left_out_reason(inbounds[i].text, triages[i].to_dict())
+            if reasons[i] is None:
+                checks += [(i, s, centroids[match[0]]) for s in candidate_sentences(inbounds[i].text)]
+        if checks:
+            sims = (self._embed([s for _, s, _ in checks]) * np.stack([c for _, _, c in checks])).sum(axis=1)
+            for (i, sentence, _), sim in zip(checks, sims, strict=True):
+                if sim < OFF_TOPIC_BELOW and reasons.get(i) is None:
+                    reasons[i] = left_out_reason(inbounds[i].text, triages[i].to_dict(), off_topic=sentence)
+        for row, i in enumerate(keep):
+            match = matches[row]
+            out[i] = Placement(vectors[row]) if match is None else Placement(
+                vectors[row], owners[match[0]], match[1], reasons.get(i))
+        return out
+
+    def record(self, placements: Sequence[Placement], cases: Sequence[Case | None], *,
+               detect: bool | None = None) -> RecordReport:
+        """After the cases are stored: their vectors, the memberships, the approved reply for a late arrival,
+        and (every ``detect_every_s``, or when ``detect``) a detection pass over the window."""
+        now = self.clock()
+        points = [Point(c.id, c.received_at, p.vector) for p, c in zip(placements, cases, strict=True)
+                  if c is not None and p.vector is not None]
+        self.store.save_vectors(points)
+        by_incident: dict[int, list[tuple[int, float, datetime, str | None]]] = {}
+        for p, c in zip(placements, cases, strict=True):
+            if c is not None and p.incident_id is not None:
+                by_incident.setdefault(p.incident_id, []).append((c.id, p.similarity, c.received_at, p.left_out))
+        joined = 0
+        queued: list[int] = []
+        for incident_id, rows in by_incident.items():
+            joined += self.store.join(incident_id, rows, now)
+            queued += self._late(incident_id, [r[0] for r in rows if r[3] is None])
+        detected: tuple[Incident, ...] = ()
+        due = time.monotonic() - self._last_detect >= self.detect_every_s
+        if detect or (detect is None and due and points):
+            detected = tuple(self.detect())
+        return RecordReport(joined, tuple(queued), detected)
+
+    def _late(self, incident_id: int, case_ids: Sequence[int]) -> list[int]:
+        """The approved reply (or, once the follow-up is approved, the follow-up) for cases that joined late."""
+        if not case_ids:
+            return []
+        incident = self.store.get(incident_id)
+        phase = "followup" if incident.approved("followup") else "reply" if incident.approved("reply") else None
+        if phase is None:
+            return []
+        by = incident.followup_approved_by if phase == "followup" else incident.reply_approved_by
+        wanted = set(case_ids)
+        plan = self._plan(incident, phase, [m for m in self.store.members(incident_id) if m.case_id in wanted])
+        return list(self.store.queue_replies(incident_id, phase, plan, by=by or "copilot", now=self.clock(),
+                                             first=False).queued)
+
+    # Detection -----------------------------------------------------------------------------------
+
+    def detect(self) -> list[Incident]:
+        """New incidents among the window's messages that belong to none yet."""
+        with self._lock:
+            self._last_detect = time.monotonic()
+            now = self.clock()
+            start = now - timedelta(seconds=self.rules.window_s)
+            points = self.store.window(start)
+            if len(points) < self.rules.min_members:
+                return []
+            base_start = start - timedelta(seconds=self.rules.baseline_s)
+            baseline = self.store.baseline(base_start, start)
+            oldest = self.store.oldest_vector()
+            span = (start - max(base_start, oldest)).total_seconds() if oldest and oldest < start else 0.0
+            changed = []
+            for surge in find_surges(points, baseline, self.rules, baseline_span_s=span):
+                changed.append(self._gather(surge, now))
+            if changed:
+                self.store.prune_vectors(base_start)
+            return changed
+
+    def _gather(self, surge: Surge, now: datetime) -> Incident:
+        """A surge close to an incident's centroid is more of that incident (one more centroid, its cases
+        joined, the approved reply queued for them); else it is a new incident."""
+        _, centroids, owners = self.store.centroids(updated_since=now - JOIN_GRACE)
+        match = nearest_centroid(surge.centroid[None, :], centroids, self.rules.merge_similarity)[0]
+        if match is None:
+            return self._create(surge.case_ids, surge.similarities, surge.centroid, surge.medoid, surge.expected,
+                                now)
+        incident_id = owners[match[0]]
+        joined = self._members_of(surge.case_ids, surge.similarities, surge.centroid)
+        self.store.add_centroid(incident_id, surge.centroid, now)
+        self.store.join(incident_id, joined, now)
+        self._late(incident_id, [j[0] for j in joined if j[3] is None])
+        return self.store.get(incident_id)
+
+    def _members_of(self, case_ids: Sequence[int], sims: Sequence[float], centroid: np.ndarray
+                    ) -> list[tuple[int, float, datetime, str | None]]:
+        """The surge's cases with why each needs its own reply (None: the incident's reply fits it)."""
+        cases = {c.id: c for c in self.store.cases(case_ids)}
+        checks = [(cid, s) for cid in case_ids if cid in cases for s in candidate_sentences(cases[cid].text)]
+        off: dict[int, str] = {}
+        if checks:
+            sims_off = self._embed([s for _, s in checks]) @ centroid
+            for (cid, sentence), sim in zip(checks, sims_off, strict=True):
+                if sim < OFF_TOPIC_BELOW:
+                    off.setdefault(cid, sentence)
+        return [(cid, float(sim), cases[cid].received_at,
+                 left_out_reason(cases[cid].text, cases[cid].triage, off_topic=off.get(cid)))
+                for cid, sim in zip(case_ids, sims, strict=True) if cid in cases]
+
+    def _create(self, case_ids: Sequence[int], sims: Sequence[float], centroid: np.ndarray, medoid: int,
+                expected: float, now: datetime) -> Incident:
+        joined = self._members_of(case_ids, sims, centroid)
+        cases = {c.id: c for c in self.store.cases([medoid])}
+        first_seen = min(j[2] for j in joined)
+        announcement = self._announcement(centroid[None, :], first_seen, resolution=False)
+        texts = [c.text for c in self.store.cases([j[0] for j in joined[:200]])]
+        title = announcement.title if announcement is not None else _title(
+            cases[medoid].text if medoid in cases else texts[0])
+        incident = self.store.create(title=title, keywords=keywords(texts), centroid=centroid, expected=expected,
+                                     example_case_id=medoid, joined=joined,
+                                     announcement_id=announcement.id if announcement else None, now=now)
+        languages = [m.language for m in self.store.members(incident.id) if m.left_out is None]
+        suggestion = suggest("reply", languages, self.kit.phrases, announcement=announcement, translate=None,
+                             kb_language=self.settings.kb_language)
+        return self.store.save_texts(incident.id, "reply", suggestion.texts, by="copilot", now=now,
+                                     announcement_id=suggestion.announcement_id, system=True)
+
+    def _announcement(self, centroids: np.ndarray, since: datetime, *, resolution: bool) -> Any:
+        entries = [e for e in current_announcements(self.kit.book.entries("announcement"), since)
+                   if not resolution or is_resolution(e)]
+        if not entries:
+            return None
+        sims = (self._embed([e.text for e in entries]) @ np.atleast_2d(centroids).T).max(axis=1)
+        best = int(np.argmax(sims))
+        return entries[best] if sims[best] >= ANNOUNCEMENT_MATCH else None
+
+    # A reviewer's steps --------------------------------------------------------------------------
+
+    def list_incidents(self, status: str | None = None) -> list[Incident]:
+        return self.store.list_incidents(status)
+
+    def get(self, incident_id: int) -> Incident:
+        return self.store.get(incident_id)
+
+    def members(self, incident_id: int, *, limit: int | None = None) -> list[Member]:
+        return self.store.members(incident_id, limit=limit)
+
+    def timeline(self, incident_id: int) -> list[IncidentEvent]:
+        return self.store.timeline(incident_id)
+
+    def draft(self, incident_id: int, phase: str, *, by: str) -> Incident:
+        """Write the phase's texts again for every language the affected cases use, translating the
+        announcement's facts with the model (the reviewer reads each before approving)."""
+        incident = self.store.get(incident_id)
+        _check_phase(phase)
+        if phase == "followup" and incident.status == "open":
+            raise ConflictError(f"incident {incident_id} is still open: resolve it before its follow-up")
+        since = incident.first_seen
+        centroid = self.store.centroid(incident_id)
+        announcement_id = incident.announcement_id if phase == "reply" else incident.followup_announcement_id
+        announcement = (self.kit.book.entry(announcement_id) if announcement_id else
+                        self._announcement(centroid, since, resolution=phase == "followup"))
+        languages = [m.language for m in self.store.members(incident_id) if m.left_out is None]
+        suggestion = suggest(phase, languages, self.kit.phrases, announcement=announcement,
+                             translate=self.translate, kb_language=self.settings.kb_language)
+        return self.store.save_texts(incident_id, phase, suggestion.texts, by=by, now=self.clock(),
+                                     announcement_id=suggestion.announcement_id)
+
+    def save(self, incident_id: int, phase: str, texts: dict[str, str], *, by: str) -> Incident:
+        """A reviewer's own wording of the phase's texts (per language)."""
+        _check_phase(phase)
+        clean = {str(k).strip(): str(v).strip() for k, v in texts.items() if str(v).strip()}
+        if not clean:
+            raise UserError("the texts are empty: write the reply in at least one language")
+        return self.store.save_texts(incident_id, phase, clean, by=by, now=self.clock())
+
+    def approve(self, incident_id: int, phase: str, *, by: str, texts: dict[str, str] | None = None
+                ) -> QueuedReport:
+        """One approval: the phase's reply, personalised, queued (approved) for every affected case that fits
+        it, exactly once each; the others are listed with the reason."""
+        _check_phase(phase)
+        if texts:
+            self.save(incident_id, phase, texts, by=by)
+        incident = self.store.get(incident_id)
+        if phase == "followup" and incident.status == "open":
+            raise ConflictError(f"incident {incident_id} is still open: resolve it before its follow-up")
+        if incident.status in ("dismissed", "merged"):
+            raise ConflictError(f"incident {incident_id} was {incident.status}; nothing was queued")
+        if not incident.texts(phase):
+            raise UserError(f"incident {incident_id} has no {phase} text yet: draft or write one first")
+        plan = self._plan(incident, phase, self.store.members(incident_id))
+        return self.store.queue_replies(incident_id, phase, plan, by=by, now=self.clock(), first=True)
+
+    def _plan(self, incident: Incident, phase: str, members: Sequence[Member]) -> list[tuple[int, str | None, str]]:
+        texts = incident.texts(phase)
+        plan: list[tuple[int, str | None, str]] = []
+        for m in members:
+            if m.left_out is not None:
+                plan.append((m.case_id, None, m.left_out))
+                continue
+            profile: ChannelProfile = self.settings.channel(m.channel)
+            text = personalise(texts, language=m.language, channel=m.channel, author=m.author, profile=profile,
+                               phrases=self.kit.phrases, signature=self.kit.signature(m.language))
+            plan.append((m.case_id, text, f"no approved text in its language ({m.language})"))
+        return plan
+
+    def resolve(self, incident_id: int, *, by: str, announcement_id: str | None = None) -> Incident:
+        """The problem is fixed: the incident is resolved and its follow-up drafted for approval."""
+        self.store.resolve(incident_id, by=by, now=self.clock(), announcement_id=announcement_id)
+        return self.draft(incident_id, "followup", by="copilot")
+
+    def dismiss(self, incident_id: int, *, by: str) -> tuple[Incident, list[Case]]:
+        """Not an incident after all: nothing is sent for it, and the cases it held (no draft of their own) are
+        returned so the caller drafts them one by one."""
+        incident = self.store.dismiss(incident_id, by=by, now=self.clock())
+        return incident, self.store.held_cases(incident_id)
+
+    def merge(self, target: int, source: int, *, by: str) -> Incident:
+        """``source`` is the same problem as ``target`` (the embedder keeps languages apart): one incident.
+        The cases that moved get ``target``'s approved reply, if it has one."""
+        moved = [m.case_id for m in self.store.members(source) if m.left_out is None]
+        incident = self.store.merge(target, source, by=by, now=self.clock())
+        self._late(target, moved)
+        return self.store.get(incident.id)
+
+    def related(self, incident_id: int, *, floor: float = 0.25) -> list[tuple[Incident, float]]:
+        """Other live incidents that may be the same problem (overlapping in time, somewhat alike): what a
+        reviewer considers merging."""
+        incident = self.store.get(incident_id)
+        mine = self.store.centroid(incident_id)
+        found, centroids, owners = self.store.centroids(updated_since=self.clock() - JOIN_GRACE)
+        if not found:
+            return []
+        sims = (normalise(centroids) @ normalise(mine).T).max(axis=1)
+        best: dict[int, float] = {}
+        for owner, sim in zip(owners, sims, strict=True):
+            best[owner] = max(best.get(owner, -1.0), float(sim))
+        window = timedelta(seconds=self.rules.window_s)
+        return sorted(((x, best[x.id]) for x in found if x.id != incident_id and best.get(x.id, 0.0) >= floor
+                       and x.first_seen <= incident.last_seen + window and incident.first_seen <= x.last_seen + window),
+                      key=lambda pair: -pair[1])
+
+    def check_announcements(self) -> list[Incident]:
+        """Open incidents that a new announcement says are over: resolved, with the follow-up drafted from it."""
+        resolved = []
+        for incident in self.store.list_incidents("open"):
+            centroid = self.store.centroid(incident.id)
+            entry = self._announcement(centroid, incident.first_seen, resolution=True)
+            if entry is not None:
+                resolved.append(self.resolve(incident.id, by=f"announcement:{entry.id}", announcement_id=entry.id))
+        return resolved
+
+
+def _check_phase(phase: str) -> None:
+    if phase not in PHASES:
+        raise UserError(f"unknown phase {phase!r}: {' or '.join(PHASES)}")
