@@ -53,6 +53,19 @@ NEVER_ANSWER = ("kb-crisis-policy", "kb-brand-voice")
 SAMPLE_BRAND = "Lumio"
 SAMPLE_SIGNATURE = "The Lumio Support Team"
 NEUTRAL_SIGNATURE = "The support team"
+
+
+def signature_for(settings: Settings, book: KnowledgeBook, phrases: PhraseBook, language: str = "en") -> str:
+    """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral, in the
+    customer's language, when the setting is still the sample company's and the knowledge base is another
+    one)."""
+    own = book.section("kb-brand-voice", "Sign-off")
+    if own:
+        return plain(own)
+    if settings.agent_signature == SAMPLE_SIGNATURE and book.entry("kb-brand-voice") is None:
+        own_language = phrases.phrases.get(phrases.language(language), {})
+        return own_language.get("signature") or NEUTRAL_SIGNATURE
+    return settings.agent_signature
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 
 
@@ -114,16 +127,8 @@ class Drafter:
         return self.settings.brand_name
 
     def signature(self, language: str = "en") -> str:
-        """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral, in
-        the customer's language, when the setting is still the sample company's and the knowledge base is
-        another one)."""
-        own = self.book.section("kb-brand-voice", "Sign-off")
-        if own:
-            return plain(own)
-        if self.settings.agent_signature == SAMPLE_SIGNATURE and self.book.entry("kb-brand-voice") is None:
-            own_language = self.phrases.phrases.get(self.phrases.language(language), {})
-            return own_language.get("signature") or NEUTRAL_SIGNATURE
-        return self.settings.agent_signature
+        """The sign-off (see :func:`signature_for`)."""
+        return signature_for(self.settings, self.book, self.phrases, language)
 
     def _reply_vars(self, job: Job) -> dict[str, Any]:
         inbound, triage, profile = job.inbound, job.triage, job.profile

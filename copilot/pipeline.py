@@ -130,8 +130,10 @@ class Pipeline:
     @cached_property
     def incidents(self) -> IncidentDesk:
         """Surges of messages about one problem: detection, one approved reply for all, the follow-up."""
-        drafter = self.drafter
-        return IncidentDesk(self.queue, self.embedder, drafter, translate=drafter.translator.facts)
+        return IncidentDesk(self.queue, lambda: self.embedder, book=self.book, phrases=self.phrases,
+                            draft_one=lambda inbound, history=(): self.drafter.draft(inbound, history=history),
+                            translate=lambda text, language, source: self.drafter.translator.facts(
+                                text, language, source))
 
     @cached_property
     def drafter(self) -> Drafter:

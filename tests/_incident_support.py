@@ -129,8 +129,10 @@ def make_desk(tmp_path: Path, *, settings: Settings | None = None, announcements
     queue = open_queue(settings, clock=clock)
     pipe = build_pipeline(settings, chat=FakeChat(replies=replies or ["Sorry about that, let's sort it out."]),
                           embedder=HashEmbeddings(), queue=queue, triager=RuleTriager())
-    desk = IncidentDesk(queue, pipe.embedder, pipe.drafter, translate=lambda text, lang, src: f"[{lang}] {text}",
-                        rules=RULES, clock=clock, detect_every_s=0.0)
+    desk = IncidentDesk(queue, pipe.embedder, book=pipe.book, phrases=pipe.phrases, draft_one=pipe.drafter.draft,
+                        translate=lambda text, lang, src: f"[{lang}] {text}", rules=RULES, clock=clock,
+                        detect_every_s=0.0)
+    pipe.__dict__["incidents"] = desk  # the pipeline's own desk is this one (its rules and clock)
     platform = Platform()
     intake = Intake(queue, pipe.drafter, {"sim": platform}, incidents=desk, triager=pipe.triager)
     return pipe, desk, intake, clock, platform
@@ -145,3 +147,10 @@ def send(intake: Intake, platform: Platform, clock: Clock, texts: list[str], *, 
         inbound = Inbound(text=text, channel=channel, author=f"{prefix}{n}", id=f"{prefix}-{n}")
         cases += intake.take(platform, [PlatformEvent(inbound, f"d-{prefix}-{n}")]).cases  # type: ignore[arg-type]
     return cases
+
+
+def desk_pipeline(tmp_path: Path, **kwargs: Any) -> tuple[Pipeline, IncidentDesk, Intake, Clock, Platform]:
+    """:func:`make_desk`, with the pipeline's own desk (``pipeline.incidents``) being that desk, for the web app."""
+    pipe, desk, intake, clock, platform = make_desk(tmp_path, **kwargs)
+    pipe.__dict__["incidents"] = desk  # a cached_property: the test desk, with its rules and clock
+    return pipe, desk, intake, clock, platform

@@ -23,6 +23,7 @@ _AREAS = (
     "copilot.cli.ui_cmd",
     "copilot.cli.serve_cmd",
     "copilot.cli.connectors_cmd",
+    "copilot.cli.incidents_cmd",
     "copilot.cli.bench_cmd",
 )
 

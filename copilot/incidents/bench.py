@@ -87,7 +87,8 @@ def run_incident_bench(settings: Settings, *, n: int = 10_000, outage_share: flo
         queue.add_user(BENCH_USER, "admin")
         pipeline = build_pipeline(bench_settings, queue=queue)
         triager = pipeline.triager
-        desk = IncidentDesk(queue, pipeline.embedder, pipeline.drafter, clock=clock, detect_every_s=0.0)
+        desk = IncidentDesk(queue, pipeline.embedder, book=pipeline.book, phrases=pipeline.phrases, clock=clock,
+                            detect_every_s=0.0)
         intake = Intake(queue, _PlaceholderDrafter(triager), {"simulated": _SimulatedPlatform()}, incidents=desk,
                         triager=triager)
         platform = _SimulatedPlatform()

@@ -10,6 +10,7 @@ the vectors and the memberships, queues the approved reply for a late arrival, a
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from copilot.compose import PhraseBook
-from copilot.config import ChannelProfile
+from copilot.config import ChannelProfile, Settings
+from copilot.draft import signature_for
 from copilot.errors import ConflictError, UserError
 from copilot.incidents.detect import (
     Point,
@@ -48,20 +50,17 @@ from copilot.models.embeddings import as_matrix
 from copilot.queue.records import Case
 from copilot.queue.store import ReviewQueue
 from copilot.triage.features import embedding_text
-from copilot.types import Inbound, Triage
+from copilot.types import Draft, Inbound, Triage, Turn
 
 ANNOUNCEMENT_MATCH = 0.35  # cosine of an announcement to an incident's centroid for it to be about it
 JOIN_GRACE = timedelta(days=2)  # a closed incident still takes late messages (they get the follow-up)
 TITLE_MAX = 90
 
 
-class DraftKit(Protocol):
-    """What the desk needs of the drafter: its knowledge, phrases, translation and sign-off."""
+class DraftOne(Protocol):
+    """Drafts one message on its own (a held case of a dismissed incident): the drafter's ``draft``."""
 
-    book: KnowledgeBook
-    phrases: PhraseBook
-
-    def signature(self, language: str = "en") -> str: ...
+    def __call__(self, inbound: Inbound, *, history: Sequence[Turn] = ()) -> Draft: ...
 
 
 @dataclass(frozen=True)
@@ -103,14 +102,20 @@ def _title(text: str) -> str:
 class IncidentDesk:
     """Incidents over one queue (see the module's docstring)."""
 
-    def __init__(self, queue: ReviewQueue, embedder: Embeddings, kit: DraftKit, *,
+    def __init__(self, queue: ReviewQueue, embedder: Embeddings | Callable[[], Embeddings], *,
+                 book: KnowledgeBook, phrases: PhraseBook, draft_one: DraftOne | None = None,
                  translate: Callable[[str, str, str], str | list[str]] | None = None,
                  rules: SurgeRules | None = None, clock: Callable[[], datetime] | None = None,
                  detect_every_s: float = 10.0) -> None:
+        """``embedder`` may be a function that builds it (the embedder loads only when a message needs it);
+        ``draft_one`` and ``translate`` are the drafter's, called only when a held case is drafted or a text
+        translated, so listing, approving and resolving never load a model."""
         self.queue = queue
         self.store = IncidentStore(queue)
-        self.embedder = embedder
-        self.kit = kit
+        self._embedder = embedder
+        self.book = book
+        self.phrases = phrases
+        self.draft_one = draft_one
         self.translate = translate
         self.rules = rules or SurgeRules()
         self.clock = clock or queue.clock
@@ -119,8 +124,17 @@ class IncidentDesk:
         self._lock = threading.Lock()
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.queue.settings
+
+    @property
+    def embedder(self) -> Embeddings:
+        if not isinstance(self._embedder, Embeddings):
+            self._embedder = self._embedder()
+        return self._embedder
+
+    def signature(self, language: str) -> str:
+        return signature_for(self.settings, self.book, self.phrases, language)
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -261,13 +275,13 @@ class IncidentDesk:
                                      example_case_id=medoid, joined=joined,
                                      announcement_id=announcement.id if announcement else None, now=now)
         languages = [m.language for m in self.store.members(incident.id) if m.left_out is None]
-        suggestion = suggest("reply", languages, self.kit.phrases, announcement=announcement, translate=None,
+        suggestion = suggest("reply", languages, self.phrases, announcement=announcement, translate=None,
                              kb_language=self.settings.kb_language)
         return self.store.save_texts(incident.id, "reply", suggestion.texts, by="copilot", now=now,
                                      announcement_id=suggestion.announcement_id, system=True)
 
     def _announcement(self, centroids: np.ndarray, since: datetime, *, resolution: bool) -> Any:
-        entries = [e for e in current_announcements(self.kit.book.entries("announcement"), since)
+        entries = [e for e in current_announcements(self.book.entries("announcement"), since)
                    if not resolution or is_resolution(e)]
         if not entries:
             return None
@@ -289,7 +303,7 @@ class IncidentDesk:
     def timeline(self, incident_id: int) -> list[IncidentEvent]:
         return self.store.timeline(incident_id)
 
-    def draft(self, incident_id: int, phase: str, *, by: str) -> Incident:
+    def draft(self, incident_id: int, phase: str, *, by: str, system: bool = False) -> Incident:
         """Write the phase's texts again for every language the affected cases use, translating the
         announcement's facts with the model (the reviewer reads each before approving)."""
         incident = self.store.get(incident_id)
@@ -299,13 +313,13 @@ class IncidentDesk:
         since = incident.first_seen
         centroid = self.store.centroid(incident_id)
         announcement_id = incident.announcement_id if phase == "reply" else incident.followup_announcement_id
-        announcement = (self.kit.book.entry(announcement_id) if announcement_id else
+        announcement = (self.book.entry(announcement_id) if announcement_id else
                         self._announcement(centroid, since, resolution=phase == "followup"))
         languages = [m.language for m in self.store.members(incident_id) if m.left_out is None]
-        suggestion = suggest(phase, languages, self.kit.phrases, announcement=announcement,
+        suggestion = suggest(phase, languages, self.phrases, announcement=announcement,
                              translate=self.translate, kb_language=self.settings.kb_language)
         return self.store.save_texts(incident_id, phase, suggestion.texts, by=by, now=self.clock(),
-                                     announcement_id=suggestion.announcement_id)
+                                     announcement_id=suggestion.announcement_id, system=system)
 
     def save(self, incident_id: int, phase: str, texts: dict[str, str], *, by: str) -> Incident:
         """A reviewer's own wording of the phase's texts (per language)."""
@@ -341,20 +355,29 @@ class IncidentDesk:
                 continue
             profile: ChannelProfile = self.settings.channel(m.channel)
             text = personalise(texts, language=m.language, channel=m.channel, author=m.author, profile=profile,
-                               phrases=self.kit.phrases, signature=self.kit.signature(m.language))
+                               phrases=self.phrases, signature=self.signature(m.language))
             plan.append((m.case_id, text, f"no approved text in its language ({m.language})"))
         return plan
 
     def resolve(self, incident_id: int, *, by: str, announcement_id: str | None = None) -> Incident:
         """The problem is fixed: the incident is resolved and its follow-up drafted for approval."""
         self.store.resolve(incident_id, by=by, now=self.clock(), announcement_id=announcement_id)
-        return self.draft(incident_id, "followup", by="copilot")
+        return self.draft(incident_id, "followup", by=by, system=True)  # the resolver's right was checked
 
-    def dismiss(self, incident_id: int, *, by: str) -> tuple[Incident, list[Case]]:
-        """Not an incident after all: nothing is sent for it, and the cases it held (no draft of their own) are
-        returned so the caller drafts them one by one."""
+    def dismiss(self, incident_id: int, *, by: str) -> tuple[Incident, list[int]]:
+        """Not an incident after all: nothing is sent for it, and each case it held (no draft of its own) is
+        drafted now, one by one; the new items' ids."""
         incident = self.store.dismiss(incident_id, by=by, now=self.clock())
-        return incident, self.store.held_cases(incident_id)
+        drafted = []
+        for case in self.store.held_cases(incident_id):
+            inbound = Inbound(text=case.text, channel=case.channel, author=case.author, id=case.inbound_id,
+                              conversation=case.conversation)
+            if self.draft_one is None:
+                raise UserError("this desk has no drafter: dismiss the incident from the web app or the CLI")
+            draft = self.draft_one(inbound, history=self.queue.history_for(inbound))
+            if draft.status != "skipped":
+                drafted.append(self.queue.submit(draft, by=by).id)
+        return incident, drafted
 
     def merge(self, target: int, source: int, *, by: str) -> Incident:
         """``source`` is the same problem as ``target`` (the embedder keeps languages apart): one incident.
@@ -381,6 +404,43 @@ class IncidentDesk:
                        and x.first_seen <= incident.last_seen + window and incident.first_seen <= x.last_seen + window),
                       key=lambda pair: -pair[1])
 
+    def insights(self, incident_id: int) -> dict[str, Any]:
+        """The incident for the report: volume over time, time to first response, sentiment before and after
+        the first reply was posted, and the share of affected customers answered."""
+        incident = self.store.get(incident_id)
+        members = self.store.members(incident_id)
+        posted = self.queue.posted_replies([m.case_id for m in members])
+        first_post: dict[int, datetime] = {}
+        for item in posted:
+            if item.case_id is not None and item.posted_at is not None:
+                first_post[item.case_id] = min(first_post.get(item.case_id, item.posted_at), item.posted_at)
+        arrivals = [m.joined_at for m in members]
+        start = min(arrivals) if arrivals else incident.first_seen
+        span = ((max(arrivals) - start).total_seconds() if arrivals else 0.0)
+        size = _bucket_minutes(span)
+        volume: dict[str, int] = {}
+        for at in arrivals:
+            slot = start + timedelta(minutes=size * int((at - start).total_seconds() // (size * 60)))
+            key = slot.strftime("%Y-%m-%d %H:%M")
+            volume[key] = volume.get(key, 0) + 1
+        waits = [(first_post[m.case_id] - m.joined_at).total_seconds() / 60 for m in members if m.case_id in first_post]
+        replied_from = min(first_post.values()) if first_post else None
+        before = [float(m.triage.get("sentiment_score") or 0.0) for m in members
+                  if replied_from is None or m.joined_at < replied_from]
+        after = [float(m.triage.get("sentiment_score") or 0.0) for m in members
+                 if replied_from is not None and m.joined_at >= replied_from]
+        answered = sum(1 for m in members if m.case_id in first_post)
+        return {
+            "incident": incident.to_dict(), "bucket_minutes": size, "volume": volume,
+            "affected": len(members), "left_out": sum(1 for m in members if m.left_out),
+            "answered": answered, "answered_share": round(answered / len(members), 3) if members else None,
+            "first_response_minutes": {"median": _percentile(waits, 0.5), "p90": _percentile(waits, 0.9),
+                                       "n": len(waits)},
+            "sentiment_before": round(statistics.fmean(before), 3) if before else None,
+            "sentiment_after": round(statistics.fmean(after), 3) if after else None,
+            "messages_before_first_reply": len(before), "messages_after_first_reply": len(after),
+        }
+
     def check_announcements(self) -> list[Incident]:
         """Open incidents that a new announcement says are over: resolved, with the follow-up drafted from it."""
         resolved = []
@@ -390,6 +450,21 @@ class IncidentDesk:
             if entry is not None:
                 resolved.append(self.resolve(incident.id, by=f"announcement:{entry.id}", announcement_id=entry.id))
         return resolved
+
+
+def _bucket_minutes(span_s: float) -> int:
+    """A bucket size that draws the volume in about twenty bars."""
+    for minutes in (1, 5, 15, 30, 60, 180, 360, 1440):
+        if span_s / (minutes * 60) <= 24:
+            return minutes
+    return 1440
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
 def _check_phase(phase: str) -> None:
