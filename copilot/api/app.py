@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, FastAPI
 
 import copilot
-from copilot.api import errors, routes_items, routes_webhooks, routes_work
+from copilot.api import errors, routes_incidents, routes_items, routes_webhooks, routes_work
 from copilot.api.auth import anonymous
 from copilot.api.context import ApiContext, Ctx, IntakeLike, Readiness
 from copilot.api.limits import BodyLimit, RateLimiter
@@ -46,7 +46,7 @@ def build_api(pipeline: Pipeline, *, intake: IntakeLike | None = None,
                                     warmup=warmup)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
-    for router in (health, routes_work.router, routes_items.router):
+    for router in (health, routes_work.router, routes_items.router, routes_incidents.router):
         app.include_router(router, prefix=PREFIX)
     app.include_router(routes_webhooks.router)
     return app

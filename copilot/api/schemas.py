@@ -94,3 +94,40 @@ class AssignIn(Strict):
     """Give an item and its case an owner (an agent may only take it themselves)."""
 
     assignee: str = Field(min_length=1, max_length=100)
+
+
+def _texts(value: dict[str, str]) -> dict[str, str]:
+    for language, text in value.items():
+        if not 2 <= len(language) <= 8 or not language.replace("-", "").isalpha():
+            raise ValueError(f"{language!r} is not a language code (en, es, pt-BR...)")
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"the {language} text is longer than {MAX_TEXT} characters")
+    return value
+
+
+class IncidentTextsIn(Strict):
+    """An incident's reply (or follow-up) per language, as a reviewer wrote it."""
+
+    texts: dict[str, str] = Field(min_length=1, description="language code -> text, e.g. {\"en\": \"We know...\"}")
+
+    _check = field_validator("texts")(_texts)
+
+
+class IncidentApproveIn(Strict):
+    """Approve the texts (the ones given here, else the ones saved)."""
+
+    texts: dict[str, str] | None = Field(default=None, description="language code -> text to approve")
+
+    @field_validator("texts")
+    @classmethod
+    def _valid(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return None if value is None else _texts(value)
+
+
+class IncidentResolveIn(Strict):
+    announcement: str | None = Field(default=None, max_length=200,
+                                     description="the knowledge-base entry that announces the fix")
+
+
+class IncidentMergeIn(Strict):
+    source: int = Field(ge=1, description="the incident that is the same problem; its cases move over")
