@@ -27,6 +27,8 @@ SCREENS: dict[str, frozenset[str]] = {
     "knowledge": ALL,
     "reindex": LEADS,
     "insights": ALL,
+    "incidents": ALL,  # every role sees the incidents; only leads act on them
+    "incident_actions": LEADS,
     "users": frozenset({"admin"}),
 }
 

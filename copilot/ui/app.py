@@ -17,7 +17,7 @@ from copilot.ui.access import account
 from copilot.ui.auth import LOGIN_MESSAGE, LoginGuard
 from copilot.ui.callbacks import Context, Updates, guarded
 from copilot.ui.screens import account as account_screen
-from copilot.ui.screens import community, header, inbox, insights, knowledge, reply, review
+from copilot.ui.screens import community, header, inbox, incidents, insights, knowledge, reply, review
 from copilot.ui.warmup import Warmup
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Screens:
     knowledge: knowledge.KnowledgeScreen
     insights: insights.InsightsScreen
     account: account_screen.AccountScreen
+    incidents: incidents.IncidentsScreen
 
     @property
     def role_tabs(self) -> dict[str, gr.Tab]:
@@ -60,12 +61,15 @@ def build_screens(pipeline: Pipeline, *, warmup: Warmup | None = None) -> Screen
             inbox_ = inbox.build(ctx)
             reply_ = reply.build(ctx, inbox_, tabs)
             review_ = review.build(ctx)
+            incidents_ = incidents.build(ctx, top, tabs)
             community_ = community.build(ctx, review_, tabs)
             knowledge_ = knowledge.build(ctx, top)
             insights_ = insights.build(ctx)
             account_ = account_screen.build(ctx, top)
-        screens = Screens(demo, tabs, top, inbox_, reply_, review_, community_, knowledge_, insights_, account_)
+        screens = Screens(demo, tabs, top, inbox_, reply_, review_, community_, knowledge_, insights_, account_,
+                          incidents_)
         _wire_login(ctx, screens)
+        _wire_banner(ctx, screens)
     return screens
 
 
@@ -82,7 +86,8 @@ def on_login(ctx: Context, s: Screens, user: str) -> Updates:
     start = "review" if "review" in acct.screens else "inbox"
     return {**header.on_login(ctx, s.header, user), s.tabs: gr.Tabs(selected=start), **shown,
             **inbox.listed(ctx, s.inbox, user), s.knowledge.reindex: gr.Button(visible="reindex" in acct.screens),
-            **account_screen.on_login(ctx, s.account, user), s.inbox.message: ""}
+            **account_screen.on_login(ctx, s.account, user), **incidents.banner(ctx, s.header, user),
+            s.inbox.message: ""}
 
 
 def _wire_login(ctx: Context, s: Screens) -> None:
@@ -90,7 +95,17 @@ def _wire_login(ctx: Context, s: Screens) -> None:
         return guarded(request, s.inbox.message, lambda user: on_login(ctx, s, user))
     s.demo.load(on_load, None, [s.header.account, s.header.warmup, s.header.first_steps, s.tabs,
                                 *s.role_tabs.values(), *s.inbox.lists, s.knowledge.reindex, s.account.admin,
-                                s.account.users, s.inbox.message])
+                                s.account.users, s.header.banner, s.inbox.message])
+
+
+def _wire_banner(ctx: Context, s: Screens) -> None:
+    """The incident banner again on the other screens' refresh paths (the Incidents screen refreshes it too)."""
+    def on_refresh(request: gr.Request) -> Updates:
+        return guarded(request, s.inbox.message, lambda user: incidents.banner(ctx, s.header, user))
+    triggers = [s.inbox.refresh.click, s.review.refresh.click, s.community.refresh.click,
+                *(tab.select for tab in (s.inbox.tab, s.reply.tab, s.review.tab, s.community.tab, s.insights.tab))]
+    for trigger in triggers:
+        trigger(on_refresh, None, [s.header.banner, s.inbox.message], show_progress="hidden")
 
 
 def launch(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 7860, warmup: Warmup | None = None,

@@ -435,6 +435,12 @@ blockquote.inbound { border-left: 4px solid #9ca3af; margin: 6px 0; padding: 4px
 .first-steps { border: 1px solid #bfdbfe; background: #eff6ff; border-radius: 8px; padding: 8px 12px; }
 .first-steps ul { margin: 4px 0 0 0; padding-left: 4px; list-style: none; }
 .first-steps li.done { color: #166534; } .first-steps li.todo i { color: #374151; }
+#incident-banner { justify-content: flex-start; font-weight: 700; }
+.badge.incident-open { background: #dc2626; color: white; } .badge.incident-resolved { background: #fde68a; }
+.badge.incident-closed { background: #bbf7d0; }
+.volume { margin-top: 8px; } .vol-row { display: flex; align-items: center; gap: 8px; font-size: 0.85em; }
+.vol-at { width: 9.5em; color: #6b7280; } .vol-bar { display: inline-block; height: 10px; background: #60a5fa;
+  border-radius: 3px; }
 /* Toasts: at the bottom right, never over the header (its Log out button); only the newest message of a
    kind is shown (Gradio groups them), and the page closes them once their error is gone (TOAST_JS). */
 .toast-wrap { top: auto !important; bottom: var(--size-4); }

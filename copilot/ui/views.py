@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from copilot.incidents.records import Incident, IncidentEvent, Member
 from copilot.queue.records import AuditEvent, Case, ReviewItem
 from copilot.types import Draft, Triage, Turn
 
@@ -135,3 +136,19 @@ class Step:
     title: str
     done: bool
     how: str
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    """One incident as its screen shows it: the affected cases, a few examples, the timeline, the incidents
+    that may be the same problem, the numbers, and the languages a reply needs a text in."""
+
+    incident: Incident
+    members: tuple[Member, ...]
+    examples: tuple[Member, ...]
+    timeline: tuple[IncidentEvent, ...]
+    related: tuple[tuple[Incident, float], ...]
+    insights: dict[str, Any]
+    languages: dict[str, tuple[str, ...]]  # per phase: the languages to show a text box for
+    can_act: bool  # a reviewer or admin: drafts, approves, resolves, dismisses and merges
+    others: tuple[Incident, ...] = ()  # the other live incidents, not found alike (another language, say)

@@ -1,5 +1,5 @@
-"""The page header, above the tabs: who is logged in, the warm-up's progress, Log out, and for an admin the
-set-up checklist."""
+"""The page header, above the tabs: who is logged in, the warm-up's progress, Log out, the banner of a live
+incident (it opens the Incidents screen, which wires it), and for an admin the set-up checklist."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Header:
     warmup: gr.Markdown
     logout: gr.Button
     first_steps: gr.HTML
+    banner: gr.Button  # "Incident: <title> — N affected, <status>", hidden while there is none
 
 
 def build(ctx: Context) -> Header:
@@ -26,8 +27,9 @@ def build(ctx: Context) -> Header:
         account_md = gr.Markdown(elem_id="account")
         warm_md = gr.Markdown(elem_id="warmup")
         logout = gr.Button("Log out", link="/logout", size="sm", scale=0, elem_id="logout")
+    banner = gr.Button("", variant="stop", visible=False, elem_id="incident-banner")
     steps = gr.HTML(elem_id="first-steps", visible=False)
-    header = Header(account_md, warm_md, logout, steps)
+    header = Header(account_md, warm_md, logout, steps, banner)
     warmup = ctx.warmup
     if warmup is not None:
         timer = gr.Timer(1.5)
