@@ -243,3 +243,19 @@ def test_the_app_has_the_incidents_tab_and_the_banner_on_login(world: World) -> 
     assert shown[s.incidents.reply.boxes[1]].label == "Holding reply (es)"
     assert shown[s.incidents.followup.column].visible is False  # drafted on "Mark resolved"
     assert shown[s.incidents.resolve].visible is True and shown[s.incidents.dismiss].visible is True
+
+
+def test_once_approved_the_texts_are_locked_and_only_a_missing_language_can_be_approved(world: World) -> None:
+    from copilot.ui.app import build_screens
+
+    s = build_screens(world.pipe).incidents
+    ctx = Context(world.pipe)
+    ih.approve(world.pipe, REVIEWER, only(world), "reply", {"en": EDITED})
+    shown = screen.shown(ctx, s, REVIEWER, only(world))
+    assert shown[s.reply.boxes[0]].interactive is False and shown[s.reply.boxes[1]].interactive is True
+    assert shown[s.reply.approve].value == "Approve the added languages for their cases"
+    assert shown[s.reply.draft].visible is False and shown[s.dismiss].visible is False
+    ih.approve(world.pipe, REVIEWER, only(world), "reply", {"es": "Lo sabemos. Te avisamos aquí."})
+    shown = screen.shown(ctx, s, REVIEWER, only(world))
+    assert shown[s.reply.approve].visible is False  # every language approved
+    assert "approved by rita" in shown[s.reply.state]

@@ -81,6 +81,11 @@ def languages(pipeline: Pipeline, incident: Incident, members: list[Member], pha
     return tuple(sorted(wanted, key=lambda lang: (lang != first, lang)))
 
 
+def incident(pipeline: Pipeline, user: str | None, incident_id: Any) -> Incident:
+    require(pipeline, user, "incidents")
+    return pipeline.incidents.get(incident_id_of(incident_id))
+
+
 def incident_detail(pipeline: Pipeline, user: str | None, incident_id: Any) -> IncidentDetail:
     """Everything the screen shows about one incident."""
     require(pipeline, user, "incidents")

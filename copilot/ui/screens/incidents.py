@@ -144,10 +144,13 @@ def banner(ctx: Context, header: Header, user: str) -> Updates:
     return {header.banner: gr.Button(value=text or "", visible=text is not None)}
 
 
-def listed(ctx: Context, s: IncidentsScreen, user: str, show: str | None) -> Updates:
+def listed(ctx: Context, s: IncidentsScreen, user: str, show: str | None, current: Incident | None = None
+           ) -> Updates:
+    """The incidents under the filter; the one just acted on stays pickable even when it left the filter."""
     found = ih.incidents(ctx.pipeline, user, show)
+    pickable = found if current is None or current.id in {x.id for x in found} else [current, *found]
     return {s.table: [_row(x) for x in found],
-            s.pick: gr.Dropdown(choices=[(f"#{x.id} {x.title} ({x.status})", x.id) for x in found])}
+            s.pick: gr.Dropdown(choices=[(f"#{x.id} {x.title} ({x.status})", x.id) for x in pickable])}
 
 
 def shown(ctx: Context, s: IncidentsScreen, user: str, incident_id: Any) -> Updates:
@@ -175,8 +178,9 @@ def _phase_updates(p: PhaseBox, d: IncidentDetail) -> Updates:
     texts = x.texts(p.phase)
     approved = x.approved(p.phase)
     shown_langs = list(langs[:MAX_LANGS])
+    missing = [lang for lang in shown_langs if lang not in texts or not approved]
     out: Updates = {p.column: gr.Column(visible=bool(langs)), p.langs: shown_langs, p.report: "",
-                    p.state: phase_state_html(x, p.phase, langs[MAX_LANGS:])}
+                    p.state: phase_state_html(x, p.phase, langs[MAX_LANGS:], adding=bool(missing))}
     for n, box in enumerate(p.boxes):
         if n >= len(shown_langs):
             out[box] = gr.Textbox(value="", visible=False)
@@ -188,7 +192,9 @@ def _phase_updates(p: PhaseBox, d: IncidentDetail) -> Updates:
                               placeholder=f"No {lang} text yet: write one, or Draft again")
     can = d.can_act and x.status not in ("dismissed", "merged") and (p.phase == "reply" or x.status != "open")
     out[p.draft] = gr.Button(visible=can and not approved)
-    out[p.approve] = gr.Button(value=f"Approve for all {x.members}", visible=can)
+    # Once approved, an approval again only adds a language still missing (late arrivals get it by themselves).
+    label = f"Approve for all {x.members}" if not approved else "Approve the added languages for their cases"
+    out[p.approve] = gr.Button(value=label, visible=can and bool(missing))
     return out
 
 
@@ -233,11 +239,13 @@ def head_html(x: Incident) -> str:
     return "".join(lines)
 
 
-def phase_state_html(x: Incident, phase: str, more: Sequence[str]) -> str:
+def phase_state_html(x: Incident, phase: str, more: Sequence[str], *, adding: bool = False) -> str:
     by, at = ((x.reply_approved_by, x.reply_approved_at) if phase == "reply"
               else (x.followup_approved_by, x.followup_approved_at))
-    text = (f'<span class="badge status-approved">approved by {r.esc(by)} at {_when(at)}</span> a language '
-            "added below is queued for its cases on the next approval." if at else "Not approved yet.")
+    text = (f'<span class="badge status-approved">approved by {r.esc(by)} at {_when(at)}</span>' if at
+            else "Not approved yet.")
+    if at and adding:
+        text += " A language written below is queued for its cases when approved."
     if more:
         text += f" Also needed in {r.esc(', '.join(more))} (not shown here)."
     return f"<p>{text}</p>"
@@ -332,7 +340,9 @@ def _wire_actions(ctx: Context, s: IncidentsScreen, header: Header) -> None:
     outputs = [*s.detail_view, *s.lists, header.banner, s.message]
 
     def after(user: str, incident_id: Any, show: str) -> Updates:
-        return {**shown(ctx, s, user, incident_id), **listed(ctx, s, user, show), **banner(ctx, header, user)}
+        current = ih.incident(pipeline, user, incident_id)
+        return {**shown(ctx, s, user, incident_id), **listed(ctx, s, user, show, current),
+                **banner(ctx, header, user)}
 
     def working(note: str, work: Callable[[str], Updates], request: gr.Request) -> Iterator[Updates]:
         """Wait for the model if it is still loading, say what runs, then show the outcome."""
