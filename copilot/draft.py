@@ -38,11 +38,12 @@ from copilot.guardrails import (
 )
 from copilot.holding import holding_message
 from copilot.knowledge_book import KnowledgeBook
-from copilot.passages import answer_part, fix_summary, focus, plain
+from copilot.passages import answer_part, fix_summary, focus
 from copilot.pii import redact
 from copilot.prompts import Prompts, Rendered
 from copilot.retrieve import Filters, Retriever
 from copilot.rewrite import Rewriter, reply_max_tokens, retry_sampling
+from copilot.signature import signature_for
 from copilot.thread import Thread
 from copilot.translate import Translator
 from copilot.types import Draft, Inbound, Passage, Retrieval, Triage, TriageStage, Turn
@@ -51,21 +52,7 @@ PASSAGES_IN_PROMPT = 2
 FACTS_MAX_CHARS = 650
 NEVER_ANSWER = ("kb-crisis-policy", "kb-brand-voice")
 SAMPLE_BRAND = "Lumio"
-SAMPLE_SIGNATURE = "The Lumio Support Team"
-NEUTRAL_SIGNATURE = "The support team"
 
-
-def signature_for(settings: Settings, book: KnowledgeBook, phrases: PhraseBook, language: str = "en") -> str:
-    """The sign-off: the knowledge base's voice entry's "Sign-off" section, else the setting (neutral, in the
-    customer's language, when the setting is still the sample company's and the knowledge base is another
-    one)."""
-    own = book.section("kb-brand-voice", "Sign-off")
-    if own:
-        return plain(own)
-    if settings.agent_signature == SAMPLE_SIGNATURE and book.entry("kb-brand-voice") is None:
-        own_language = phrases.phrases.get(phrases.language(language), {})
-        return own_language.get("signature") or NEUTRAL_SIGNATURE
-    return settings.agent_signature
 NO_CITATION_KINDS = ("praise", "conversation", "feedback")
 
 

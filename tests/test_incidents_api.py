@@ -11,7 +11,7 @@ from copilot.api.app import build_api
 
 
 def test_the_incident_flow_over_http(tmp_path: Path) -> None:
-    pipe, desk, intake, clock, platform = make_desk(tmp_path)
+    pipe, _desk, intake, clock, platform = make_desk(tmp_path)
     queue = pipe.queue
     queue.add_user("lead", "admin")
     queue.add_user("ann", "agent", by="lead")

@@ -23,7 +23,6 @@ from langchain_core.embeddings import Embeddings
 
 from copilot.compose import PhraseBook
 from copilot.config import ChannelProfile, Settings
-from copilot.draft import signature_for
 from copilot.errors import ConflictError, UserError
 from copilot.incidents.detect import (
     Point,
@@ -49,6 +48,7 @@ from copilot.knowledge_book import KnowledgeBook
 from copilot.models.embeddings import as_matrix
 from copilot.queue.records import Case
 from copilot.queue.store import ReviewQueue
+from copilot.signature import signature_for
 from copilot.triage.features import embedding_text
 from copilot.types import Draft, Inbound, Triage, Turn
 
@@ -335,6 +335,7 @@ class IncidentDesk:
         it, exactly once each; the others are listed with the reason."""
         _check_phase(phase)
         if texts:
+            self.queue.require(by, "approve")  # an agent may write texts, but not change them on the way to approving
             self.save(incident_id, phase, texts, by=by)
         incident = self.store.get(incident_id)
         if phase == "followup" and incident.status == "open":
