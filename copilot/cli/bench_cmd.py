@@ -38,8 +38,8 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     incidents.add_argument("--n", type=int, default=10_000, help="messages in the burst (default 10000)")
     incidents.add_argument("--outage-share", type=float, default=0.6, help="share about the outage (default 0.6)")
     incidents.add_argument("--batch", type=int, default=250, help="messages per intake batch (default 250)")
-    incidents.add_argument("--baseline", type=int, default=1500,
-                           help="ordinary messages in the three hours before (the normal rate; default 1500)")
+    incidents.add_argument("--baseline", type=int, default=None,
+                           help="ordinary messages in the hour before (default: the burst's own ordinary count)")
     incidents.add_argument("--seed", type=int, default=7, help="the simulation's random seed")
     incidents.add_argument("--json", action="store_true", help="print machine-readable JSON")
     incidents.set_defaults(func=run_bench_incidents)
