@@ -143,15 +143,15 @@ class Intake:
         triages: list[Triage | None] = [None] * len(fresh)
         placements: list[Placement | None] = [None] * len(fresh)
         if self.incidents is not None and self.triager is not None and fresh:
-            triages = list(self.triager.triage_batch(inbounds))
-            placements = list(self.incidents.place(inbounds, [t for t in triages if t is not None]))
+            labelled = self.triager.triage_batch(inbounds)
+            triages, placements = list(labelled), list(self.incidents.place(inbounds, labelled))
         stored: list[tuple[Placement, Case]] = []
         for (event, ids), triage, placement in zip(fresh, triages, placements, strict=True):
             inbound = event.inbound
             history = self.queue.history_for(inbound)
-            if placement is not None and placement.held and placement.incident_id is not None and triage \
-                    and not history:
-                draft = held_draft(inbound, triage, placement.incident_id)
+            held = placement.incident_id if placement is not None and placement.held else None
+            if held is not None and triage is not None and not history:  # a follow-up in a thread is drafted
+                draft = held_draft(inbound, triage, held)
             else:
                 draft = self.drafter.draft(inbound, history=history, triage=triage)
             result = self.queue.take_in(draft, platform=connector.name, delivery_ids=ids)

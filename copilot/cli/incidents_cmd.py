@@ -82,11 +82,13 @@ def _line(x: Incident) -> str:
     return f"#{x.id:<4} {x.status:<9} {x.affected:>6} affected ({x.left_out} own reply)  since {when}  {x.title}"
 
 
-def _list(args: argparse.Namespace) -> int:
-    found = pipeline_from(args).incidents.list_incidents(args.status)
-    emit([x.to_dict() for x in found], args.json,
-         lambda _: "\n".join(_line(x) for x in found) or "no incidents")
+def _emit_incidents(found: list[Incident], as_json: bool, none: str) -> int:
+    emit([x.to_dict() for x in found], as_json, lambda _: "\n".join(_line(x) for x in found) or none)
     return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    return _emit_incidents(pipeline_from(args).incidents.list_incidents(args.status), args.json, "no incidents")
 
 
 def _texts(title: str, texts: dict[str, str], approved: str | None) -> list[str]:
@@ -133,10 +135,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    found = pipeline_from(args).incidents.detect()
-    emit([x.to_dict() for x in found], args.json,
-         lambda _: "\n".join(_line(x) for x in found) or "no new surge in the window")
-    return 0
+    return _emit_incidents(pipeline_from(args).incidents.detect(), args.json, "no new surge in the window")
 
 
 def _draft(args: argparse.Namespace) -> int:
@@ -198,7 +197,5 @@ def _dismiss(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    found = pipeline_from(args).incidents.check_announcements()
-    emit([x.to_dict() for x in found], args.json,
-         lambda _: "\n".join(_line(x) for x in found) or "no open incident is ended by an announcement")
-    return 0
+    return _emit_incidents(pipeline_from(args).incidents.check_announcements(), args.json,
+                           "no open incident is ended by an announcement")

@@ -50,7 +50,7 @@ from copilot.queue.records import Case
 from copilot.queue.store import ReviewQueue
 from copilot.signature import signature_for
 from copilot.triage.features import embedding_text
-from copilot.types import Draft, Inbound, Triage, Turn
+from copilot.types import Draft, Entry, Inbound, Triage, Turn
 
 ANNOUNCEMENT_MATCH = 0.35  # cosine of an announcement to an incident's centroid for it to be about it
 JOIN_GRACE = timedelta(days=2)  # a closed incident still takes late messages (they get the follow-up)
@@ -122,6 +122,7 @@ class IncidentDesk:
         self.detect_every_s = detect_every_s
         self._last_detect = float("-inf")
         self._lock = threading.Lock()
+        self._entry_cache: dict[str, np.ndarray] = {}
 
     @property
     def settings(self) -> Settings:
@@ -205,8 +206,7 @@ class IncidentDesk:
         if phase is None:
             return []
         by = incident.followup_approved_by if phase == "followup" else incident.reply_approved_by
-        wanted = set(case_ids)
-        plan = self._plan(incident, phase, [m for m in self.store.members(incident_id) if m.case_id in wanted])
+        plan = self._plan(incident, phase, self.store.members(incident_id, case_ids=case_ids))
         return list(self.store.queue_replies(incident_id, phase, plan, by=by or "copilot", now=self.clock(),
                                              first=False).queued)
 
@@ -241,15 +241,16 @@ class IncidentDesk:
             return self._create(surge.case_ids, surge.similarities, surge.centroid, surge.medoid, surge.expected,
                                 now)
         incident_id = owners[match[0]]
-        joined = self._members_of(surge.case_ids, surge.similarities, surge.centroid)
+        joined, _ = self._members_of(surge.case_ids, surge.similarities, surge.centroid)
         self.store.add_centroid(incident_id, surge.centroid, now)
         self.store.join(incident_id, joined, now)
         self._late(incident_id, [j[0] for j in joined if j[3] is None])
         return self.store.get(incident_id)
 
     def _members_of(self, case_ids: Sequence[int], sims: Sequence[float], centroid: np.ndarray
-                    ) -> list[tuple[int, float, datetime, str | None]]:
-        """The surge's cases with why each needs its own reply (None: the incident's reply fits it)."""
+                    ) -> tuple[list[tuple[int, float, datetime, str | None]], dict[int, Case]]:
+        """The surge's cases with why each needs its own reply (None: the incident's reply fits it), and the
+        cases themselves."""
         cases = {c.id: c for c in self.store.cases(case_ids)}
         checks = [(cid, s) for cid in case_ids if cid in cases for s in candidate_sentences(cases[cid].text)]
         off: dict[int, str] = {}
@@ -258,23 +259,23 @@ class IncidentDesk:
             for (cid, sentence), sim in zip(checks, sims_off, strict=True):
                 if sim < OFF_TOPIC_BELOW:
                     off.setdefault(cid, sentence)
-        return [(cid, float(sim), cases[cid].received_at,
-                 left_out_reason(cases[cid].text, cases[cid].triage, off_topic=off.get(cid)))
-                for cid, sim in zip(case_ids, sims, strict=True) if cid in cases]
+        joined = [(cid, float(sim), cases[cid].received_at,
+                   left_out_reason(cases[cid].text, cases[cid].triage, off_topic=off.get(cid)))
+                  for cid, sim in zip(case_ids, sims, strict=True) if cid in cases]
+        return joined, cases
 
     def _create(self, case_ids: Sequence[int], sims: Sequence[float], centroid: np.ndarray, medoid: int,
                 expected: float, now: datetime) -> Incident:
-        joined = self._members_of(case_ids, sims, centroid)
-        cases = {c.id: c for c in self.store.cases([medoid])}
+        joined, cases = self._members_of(case_ids, sims, centroid)
         first_seen = min(j[2] for j in joined)
         announcement = self._announcement(centroid[None, :], first_seen, resolution=False)
-        texts = [c.text for c in self.store.cases([j[0] for j in joined[:200]])]
+        texts = [cases[j[0]].text for j in joined[:200]]
         title = announcement.title if announcement is not None else _title(
             cases[medoid].text if medoid in cases else texts[0])
         incident = self.store.create(title=title, keywords=keywords(texts), centroid=centroid, expected=expected,
                                      example_case_id=medoid, joined=joined,
                                      announcement_id=announcement.id if announcement else None, now=now)
-        languages = [m.language for m in self.store.members(incident.id) if m.left_out is None]
+        languages = [str(cases[cid].triage.get("language") or "en") for cid, _, _, why in joined if why is None]
         suggestion = suggest("reply", languages, self.phrases, announcement=announcement, translate=None,
                              kb_language=self.settings.kb_language)
         return self.store.save_texts(incident.id, "reply", suggestion.texts, by="copilot", now=now,
@@ -285,9 +286,17 @@ class IncidentDesk:
                    if not resolution or is_resolution(e)]
         if not entries:
             return None
-        sims = (self._embed([e.text for e in entries]) @ np.atleast_2d(centroids).T).max(axis=1)
+        sims = (self._entry_vectors(entries) @ np.atleast_2d(centroids).T).max(axis=1)
         best = int(np.argmax(sims))
         return entries[best] if sims[best] >= ANNOUNCEMENT_MATCH else None
+
+    def _entry_vectors(self, entries: Sequence[Entry]) -> np.ndarray:
+        """The announcements' vectors, embedded once per text (every detection, draft and announcement check
+        compares with them)."""
+        missing = [e.text for e in entries if e.text not in self._entry_cache]
+        if missing:
+            self._entry_cache.update(zip(missing, self._embed(missing), strict=True))
+        return np.stack([self._entry_cache[e.text] for e in entries])
 
     # A reviewer's steps --------------------------------------------------------------------------
 
@@ -355,7 +364,7 @@ class IncidentDesk:
                 plan.append((m.case_id, None, m.left_out))
                 continue
             profile: ChannelProfile = self.settings.channel(m.channel)
-            text = personalise(texts, language=m.language, channel=m.channel, author=m.author, profile=profile,
+            text = personalise(texts, language=m.language, author=m.author, profile=profile,
                                phrases=self.phrases, signature=self.signature(m.language))
             plan.append((m.case_id, text, f"no approved text in its language ({m.language})"))
         return plan

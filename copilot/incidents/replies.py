@@ -156,7 +156,7 @@ def fit_keeping_close(text: str, limit: int) -> str:
     return " ".join([*kept, last])
 
 
-def personalise(texts: dict[str, str], *, language: str, channel: str, author: str | None,
+def personalise(texts: dict[str, str], *, language: str, author: str | None,
                 profile: ChannelProfile, phrases: PhraseBook, signature: str) -> str | None:
     """The approved text for one case: its language, its @handle or greeting, its channel's length; None when
     no approved text is in its language (the case gets its own reply)."""

@@ -225,20 +225,25 @@ class IncidentStore:
             _event(conn, source, "merged_into", by, now, incident=target)
             return self._get(conn, target)
 
-    def members(self, incident_id: int, *, limit: int | None = None) -> list[Member]:
-        """The incident's affected cases, in the order they arrived, with what each was sent."""
+    def members(self, incident_id: int, *, limit: int | None = None, case_ids: Sequence[int] | None = None
+                ) -> list[Member]:
+        """The incident's affected cases (``case_ids``: only those), in the order they arrived, with what each
+        was sent."""
         m, c = members.c, tables.cases.c
         query = (select(m.incident_id, m.case_id, m.similarity, m.joined_at, m.left_out, c.channel, c.author,
                         c.text, c.triage, c.inbound_id, c.status.label("case_status"))
                  .join(tables.cases, tables.cases.c.id == m.case_id)
                  .where(m.incident_id == incident_id).order_by(m.joined_at, m.case_id))
+        sent_query = select(replies.c.case_id, replies.c.phase, replies.c.item_id).where(
+            replies.c.incident_id == incident_id)
+        if case_ids is not None:
+            query = query.where(m.case_id.in_(list(case_ids)))
+            sent_query = sent_query.where(replies.c.case_id.in_(list(case_ids)))
         if limit is not None:
             query = query.limit(limit)
         with reading(self.engine) as conn:
             rows = list(conn.execute(query).mappings())
-            sent = {(int(r.case_id), r.phase): int(r.item_id) for r in conn.execute(
-                select(replies.c.case_id, replies.c.phase, replies.c.item_id)
-                .where(replies.c.incident_id == incident_id))}
+            sent = {(int(r.case_id), r.phase): int(r.item_id) for r in conn.execute(sent_query)}
         return [Member(incident_id=r["incident_id"], case_id=r["case_id"], similarity=float(r["similarity"]),
                        joined_at=r["joined_at"], left_out=r["left_out"], channel=r["channel"], author=r["author"],
                        text=r["text"], language=str((r["triage"] or {}).get("language") or "en"),

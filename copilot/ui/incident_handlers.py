@@ -155,7 +155,4 @@ def merge(pipeline: Pipeline, user: str | None, target: Any, source: Any) -> Inc
     by = _lead(pipeline, user)
     if source is None or source == "":
         raise UserError("pick the related incident to merge into this one")
-    target_id, source_id = incident_id_of(target), incident_id_of(source)
-    if target_id == source_id:
-        raise UserError("an incident cannot be merged into itself")
-    return pipeline.incidents.merge(target_id, source_id, by=by)
+    return pipeline.incidents.merge(incident_id_of(target), incident_id_of(source), by=by)
