@@ -12,7 +12,16 @@ from _triage_support import fake_seed_dir, seed_model  # noqa: F401  (a fixture)
 from fakes import HashEmbeddings
 
 from copilot.triage.crisis import CrisisCall, Evidence, decide, with_meaning
-from copilot.triage.meaning import DOUBT_BELOW, FLAG_AT, MeaningRead, MeaningScreen, fit_meaning
+from copilot.triage.meaning import (
+    DOUBT_BELOW,
+    ESCALATE_FROM,
+    FIGURE_DOUBT_BELOW,
+    FIGURE_FLAG_AT,
+    FLAG_AT,
+    MeaningRead,
+    MeaningScreen,
+    fit_meaning,
+)
 from copilot.triage.model import TriageModel
 from copilot.triage.screen import load_lexicon
 from copilot.triage.triager import Triager
@@ -103,12 +112,29 @@ def test_outside_the_six_languages_a_phrase_hit_is_never_cleared() -> None:
     assert with_meaning(text, before, _evidence(text, "nl", 0.0)).level == "possible"
 
 
-def test_an_escalation_on_a_phrase_read_as_everyday_is_held_at_possible() -> None:
+def test_an_escalation_on_a_phrase_the_screen_doubts_is_held_at_possible_and_cleared_when_everyday() -> None:
     text = "I'm going to kill myself if the hold music plays again"
     crisis = CrisisCall("crisis", "self-harm", text, None, 0.5)
-    held = with_meaning(text, crisis, _evidence(text, "en", 0.01))
+    doubted = (DOUBT_BELOW + ESCALATE_FROM) / 2
+    held = with_meaning(text, crisis, _evidence(text, "en", doubted))
     assert held.level == "possible" and held.reason == "self-harm" and "person decides" in (held.note or "")
-    assert with_meaning(text, crisis, _evidence(text, "en", 0.5)).level == "crisis"
+    cleared = with_meaning(text, crisis, _evidence(text, "en", DOUBT_BELOW / 2))
+    assert cleared.level is None and "everyday" in (cleared.note or "")
+    assert with_meaning(text, crisis, _evidence(text, "en", max(ESCALATE_FROM, 0.5))).level == "crisis"
+
+
+def test_a_figure_of_speech_cue_raises_the_bar_for_the_meaning_screen() -> None:
+    text = "my team got wiped on the last boss again lol, any tips for the second phase?"
+    between = (FLAG_AT + FIGURE_FLAG_AT) / 2
+    assert with_meaning(text, CrisisCall(None, None, None, None, 0.0), _evidence(text, "en", between)).level is None
+    earnest = "not joking: I have the pills counted out and tonight is the night"
+    call = with_meaning(earnest, CrisisCall(None, None, None, None, 0.0), _evidence(earnest, "en", FLAG_AT))
+    assert call.level == "possible"
+    hit = "ese jefe final me ha matado 30 veces, me quiero morir jajaja"
+    possible = CrisisCall("possible", "self-harm", "me quiero morir", None, 0.3)
+    p = (DOUBT_BELOW + FIGURE_DOUBT_BELOW) / 2
+    assert with_meaning(hit, possible, _evidence(hit, "es", p)).level is None
+    assert with_meaning(hit, possible, _evidence(hit, "es", FIGURE_DOUBT_BELOW)).level == "possible"
 
 
 def test_the_screen_is_saved_and_loaded_with_the_model(tmp_path: Path, model: TriageModel) -> None:

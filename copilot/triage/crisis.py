@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from copilot.triage.features import hyperbole_cues
-from copilot.triage.meaning import DOUBT_BELOW, FLAG_AT, MeaningRead
+from copilot.triage.meaning import (
+    DOUBT_BELOW,
+    ESCALATE_FROM,
+    FIGURE_DOUBT_BELOW,
+    FIGURE_FLAG_AT,
+    FLAG_AT,
+    MeaningRead,
+)
 from copilot.triage.screen import SUPPORTED_LANGUAGES, Screened
 
 # P(real | screened) at or above this makes a weak or meaning-only hit a crisis.
@@ -33,6 +40,8 @@ EXPLAINED_BELOW = 0.3
 _JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
                    r"rs(?:rs)+|mdr|ptdr|xd+|broma|blague|scherzo|brincadeira)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
                    re.IGNORECASE)
+# Other playful markers: they do not soften a plain statement of danger, but raise the meaning screen's bar.
+_PLAYFUL = re.compile(r"💀|🙄|🙈|\b(?:omg|smh|xd)\b", re.IGNORECASE)
 # Said in earnest: the writer rules out the joke reading.
 _EARNEST = re.compile(r"\b(?:not\s+(?:a\s+)?jok\w*|no\s+joke|not\s+kidding|i\s+mean\s+it|i'?m\s+serious|for\s+real|"
                       r"seriously|kein\s+witz|no\s+es\s+broma|pas\s+une\s+blague|non\s+e\s+uno\s+scherzo|"
@@ -135,32 +144,48 @@ def decide(text: str, evidence: Evidence, p_real: float, clear_below: float) -> 
                       p_real)
 
 
+def figure_of_speech(text: str, screened: Screened) -> bool:
+    """Whether the message carries a cue that its words of harm are a figure of speech: laughter or a joking
+    emoji (not ruled out by "not joking"), an English hyperbole, or an idiom, everyday mention or title the
+    screen blanked."""
+    if _EARNEST.search(text):
+        return False
+    return bool(_JOKE.search(text) or _PLAYFUL.search(text) or hyperbole_cues(text) or screened.cleared_by)
+
+
 def with_meaning(text: str, call: CrisisCall, evidence: Evidence, category: str | None = None) -> CrisisCall:
     """The cascade's call with the meaning screen's reading applied (see ``copilot.triage.meaning``).
 
-    A message nothing else stopped is ``possible`` when the meaning screen reads it as a crisis; a phrase hit
-    it reads as everyday is cleared when only possible (in the six languages; elsewhere the phrase screen is
-    conservative and a person decides), and held at possible when it would have been escalated.
+    A message nothing else stopped is ``possible`` when the meaning screen reads it as a crisis (a message with
+    a figure-of-speech cue needs ``FIGURE_FLAG_AT``). In the six languages a phrase hit it reads as everyday
+    is cleared (below ``DOUBT_BELOW``, or ``FIGURE_DOUBT_BELOW`` beside a figure-of-speech cue), and a listed
+    phrase is escalated only when the meaning screen gives it at least ``ESCALATE_FROM`` (else possible: a
+    person decides). Elsewhere the phrase screen is conservative: its call stands.
     ``category`` is the meaning screen's category in the screen's words ("danger: gas").
     """
     read = evidence.read
     if read is None:
         return call
-    if call.level is None and read.p >= FLAG_AT:
+    supported = evidence.language in SUPPORTED_LANGUAGES
+    figure = supported and figure_of_speech(text, evidence.screened)
+    if call.level is None:
+        if read.p < (FIGURE_FLAG_AT if figure else FLAG_AT):
+            return call
         return CrisisCall("possible", category or read.category, read.span or _first_sentence(text),
                           f"screened on its meaning (P {read.p:.2f} like the crises the screen has learnt): "
                           "a person decides", max(call.p_real, read.p))
-    if read.p >= DOUBT_BELOW or call.level is None:
+    if not supported:
         return call
-    if call.level == "crisis":
+    if read.p < (FIGURE_DOUBT_BELOW if figure else DOUBT_BELOW):
+        why = "beside a figure of speech, " if figure else ""
+        return CrisisCall(None, None, call.span,
+                          f"screened for {call.reason} on “{call.span}”; cleared: {why}the message reads as "
+                          f"everyday (P {read.p:.2f})", call.p_real)
+    if call.level == "crisis" and read.p < ESCALATE_FROM:
         return CrisisCall("possible", call.reason, call.span,
                           f"a listed phrase fired, but the message reads as everyday (P {read.p:.2f}): "
                           "a person decides", call.p_real)
-    if evidence.language not in SUPPORTED_LANGUAGES:
-        return call
-    return CrisisCall(None, None, call.span,
-                      f"screened for {call.reason} on “{call.span}”; cleared: the message reads as everyday "
-                      f"(P {read.p:.2f})", call.p_real)
+    return call
 
 
 _CLEAR_WORDS = {"idiom": "a figure of speech", "urgent": "an everyday urgent problem", "title": "a title or name"}

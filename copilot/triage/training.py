@@ -49,8 +49,11 @@ HEAD_OPTIONS: dict[str, dict[str, Any]] = {
 # language the English embedder does not know).
 PRECISION_OPTIONS: dict[str, Any] = {"c": 1.0, "balance": True, "hash_weight": 0.5}
 # Shipped crisis data the precision stage learns from besides the seed set: hand-written crises and
-# near-misses in six languages, at-risk Reddit excerpts (C-SSRS), ordinary urgent BANKING77 questions.
-CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_ordinary.jsonl")
+# near-misses in six languages, at-risk Reddit excerpts (C-SSRS), ordinary urgent BANKING77 questions, and
+# calm messages that borrow the words of harm (figures of speech, titles, health questions, urgent problems),
+# and crises and calm messages in languages beyond the six.
+CRISIS_FILES: tuple[str, ...] = ("triage_crisis.jsonl", "crisis_cssrs.jsonl", "triage_banking77_ordinary.jsonl",
+                                 "crisis_calm.jsonl", "crisis_languages.jsonl")
 # Labelled messages the meaning screen also learns from: the independent inbox sets of earlier rounds.
 MEANING_FILES: tuple[str, ...] = ("crisis_inbox.jsonl",)
 CLEAR_CAP = 0.25  # the highest calibrated "clear below" probability (the lowest is CLEAR_FLOOR)
