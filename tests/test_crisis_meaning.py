@@ -112,15 +112,18 @@ def test_outside_the_six_languages_a_phrase_hit_is_never_cleared() -> None:
     assert with_meaning(text, before, _evidence(text, "nl", 0.0)).level == "possible"
 
 
-def test_an_escalation_on_a_phrase_the_screen_doubts_is_held_at_possible_and_cleared_when_everyday() -> None:
-    text = "I'm going to kill myself if the hold music plays again"
-    crisis = CrisisCall("crisis", "self-harm", text, None, 0.5)
+def test_an_escalation_on_a_phrase_the_screen_doubts_is_held_at_possible_never_cleared_without_a_cue() -> None:
+    text = "mia madre è morta lunedì, come disdico la sua linea?"
+    crisis = CrisisCall("crisis", "death of a member", text, None, 0.5)
     doubted = (DOUBT_BELOW + ESCALATE_FROM) / 2
-    held = with_meaning(text, crisis, _evidence(text, "en", doubted))
-    assert held.level == "possible" and held.reason == "self-harm" and "person decides" in (held.note or "")
-    cleared = with_meaning(text, crisis, _evidence(text, "en", DOUBT_BELOW / 2))
-    assert cleared.level is None and "everyday" in (cleared.note or "")
-    assert with_meaning(text, crisis, _evidence(text, "en", max(ESCALATE_FROM, 0.5))).level == "crisis"
+    held = with_meaning(text, crisis, _evidence(text, "it", doubted))
+    assert held.level == "possible" and held.reason == "death of a member" and "person decides" in (held.note or "")
+    assert with_meaning(text, crisis, _evidence(text, "it", DOUBT_BELOW / 2)).level == "possible"
+    assert with_meaning(text, crisis, _evidence(text, "it", max(ESCALATE_FROM, 0.5))).level == "crisis"
+    joke = "I'm going to kill myself if the hold music plays again lol"
+    cleared = with_meaning(joke, CrisisCall("crisis", "self-harm", joke, None, 0.5),
+                           _evidence(joke, "en", FIGURE_DOUBT_BELOW / 2))
+    assert cleared.level is None and "figure of speech" in (cleared.note or "")
 
 
 def test_a_figure_of_speech_cue_raises_the_bar_for_the_meaning_screen() -> None:

@@ -37,11 +37,11 @@ PROMOTE = 0.97
 EXPLAINED_BELOW = 0.3
 # Laughter or a joking emoji beside a strong phrase ("gonna kill myself if this update fails again lol"):
 # not waved away, but a person reads it before anything is sent.
-_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
+_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|a?hah(?:ah)*a?|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
                    r"rs(?:rs)+|mdr|ptdr|xd+|broma|blague|scherzo|brincadeira)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
                    re.IGNORECASE)
 # Other playful markers: they do not soften a plain statement of danger, but raise the meaning screen's bar.
-_PLAYFUL = re.compile(r"💀|🙄|🙈|\b(?:omg|smh|xd)\b", re.IGNORECASE)
+_PLAYFUL = re.compile(r"💀|🙄|🙈|🤯|💸|\b(?:omg|smh|xd)\b", re.IGNORECASE)
 # Said in earnest: the writer rules out the joke reading.
 _EARNEST = re.compile(r"\b(?:not\s+(?:a\s+)?jok\w*|no\s+joke|not\s+kidding|i\s+mean\s+it|i'?m\s+serious|for\s+real|"
                       r"seriously|kein\s+witz|no\s+es\s+broma|pas\s+une\s+blague|non\s+e\s+uno\s+scherzo|"
@@ -158,9 +158,10 @@ def with_meaning(text: str, call: CrisisCall, evidence: Evidence, category: str 
 
     A message nothing else stopped is ``possible`` when the meaning screen reads it as a crisis (a message with
     a figure-of-speech cue needs ``FIGURE_FLAG_AT``). In the six languages a phrase hit it reads as everyday
-    is cleared (below ``DOUBT_BELOW``, or ``FIGURE_DOUBT_BELOW`` beside a figure-of-speech cue), and a listed
-    phrase is escalated only when the meaning screen gives it at least ``ESCALATE_FROM`` (else possible: a
-    person decides). Elsewhere the phrase screen is conservative: its call stands.
+    is cleared when only possible (below ``DOUBT_BELOW``), or beside a figure-of-speech cue (below
+    ``FIGURE_DOUBT_BELOW``, even a listed phrase); a listed phrase is escalated only when the meaning screen
+    gives it at least ``ESCALATE_FROM`` (else possible: a person decides, never cleared without such a cue).
+    Elsewhere the phrase screen is conservative: its call stands.
     ``category`` is the meaning screen's category in the screen's words ("danger: gas").
     """
     read = evidence.read
@@ -176,7 +177,7 @@ def with_meaning(text: str, call: CrisisCall, evidence: Evidence, category: str 
                           "a person decides", max(call.p_real, read.p))
     if not supported:
         return call
-    if read.p < (FIGURE_DOUBT_BELOW if figure else DOUBT_BELOW):
+    if read.p < (FIGURE_DOUBT_BELOW if figure else DOUBT_BELOW) and (call.level == "possible" or figure):
         why = "beside a figure of speech, " if figure else ""
         return CrisisCall(None, None, call.span,
                           f"screened for {call.reason} on “{call.span}”; cleared: {why}the message reads as "

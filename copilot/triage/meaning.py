@@ -29,17 +29,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from copilot.triage.features import clean_text
+from copilot.triage.language import detect_language
 from copilot.triage.screen import fold
 
 CHAR_FEATURES = 2**18
 CHAR_NGRAMS = (2, 5)
-CHAR_WEIGHT = 2.0  # the n-gram block counts twice the embedding: the only part that reads every language
-FLAG_AT = 0.7  # P(crisis) at or above this stops a message the phrases missed: possible
-FIGURE_FLAG_AT = 0.7  # the same, for a message with a figure-of-speech cue ("lol", an idiom the screen blanked)
+CHAR_WEIGHT = 4.0  # the n-gram block (unit length, as the embedding) counts four times the embedding: the only
+# part that reads every language (L1-normalised n-grams made a three-letter tweet read like a crisis)
+FLAG_AT = 0.5  # P(crisis) at or above this stops a message the phrases missed: possible
+FIGURE_FLAG_AT = 0.9  # the same, for a message with a figure-of-speech cue ("lol", an idiom the screen blanked)
 DOUBT_BELOW = 0.05  # a phrase hit this stage reads as everyday (six languages): cleared
-FIGURE_DOUBT_BELOW = 0.05  # the same, beside a figure-of-speech cue
-ESCALATE_FROM = 0.05  # a listed phrase escalates only from this P; below it, possible (a person decides)
+FIGURE_DOUBT_BELOW = 0.1  # the same, beside a figure-of-speech cue
+ESCALATE_FROM = 0.2  # a listed phrase escalates only from this P; below it, possible (a person decides)
 C = 3.0
+MIN_LANGUAGE_ROWS = 100  # a language with fewer labelled rows is balanced with the others pooled
 SPAN_MAX = 200
 _SENTENCE = re.compile(r"[^.!?\n;]+[.!?;]*")
 NO_CRISIS = "none"
@@ -131,11 +134,36 @@ def _design(embedding: np.ndarray, texts: Sequence[str]) -> sp.csr_matrix:
     return sp.hstack([sp.csr_matrix(embedding), char_ngrams(texts) * CHAR_WEIGHT]).tocsr()
 
 
+def _balanced_weights(y: np.ndarray, languages: Sequence[str]) -> np.ndarray:
+    """Sample weights under which crises and calm messages weigh the same within each language, and each
+    language weighs as many rows as it has. Without them the screen learns the language itself as evidence:
+    the shipped Spanish or French rows are 40% crises against 27% of the English ones, so a long, calm
+    Spanish question scored like a crisis. Languages with fewer than ``MIN_LANGUAGE_ROWS`` rows, or only one
+    class, are pooled."""
+    counts: dict[str, int] = {}
+    for language in languages:
+        counts[language] = counts.get(language, 0) + 1
+    groups = np.asarray([language if counts[language] >= MIN_LANGUAGE_ROWS else "" for language in languages])
+    for group in set(groups.tolist()):
+        rows = groups == group
+        if y[rows].all() or not y[rows].any():
+            groups[rows] = ""
+    weights = np.zeros(len(y))
+    for group in set(groups.tolist()):
+        rows = groups == group
+        ys = y[rows]
+        if ys.all() or not ys.any():
+            weights[rows] = 1.0
+            continue
+        weights[rows] = np.where(ys, 0.5 / ys.mean(), 0.5 / (1.0 - ys.mean()))
+    return weights
+
+
 def fit_meaning(embedding: np.ndarray, texts: Sequence[str], labels: Sequence[str]) -> MeaningScreen:
     """Fit the screen on labelled messages: ``labels`` are ``"none"`` or a crisis category.
 
-    Both classes weigh the same in total (crises are a minority of the rows). The category head learns from
-    the crises alone; a generic label ("crisis") is left out of it.
+    Both classes weigh the same in total within each language (see ``_balanced_weights``). The category head
+    learns from the crises alone; a generic label ("crisis") is left out of it.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -143,7 +171,7 @@ def fit_meaning(embedding: np.ndarray, texts: Sequence[str], labels: Sequence[st
     if y.all() or not y.any():
         raise ValueError("the meaning screen needs crises and ordinary messages to learn from")
     x = _design(embedding, texts)
-    weights = np.where(y, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
+    weights = _balanced_weights(y, [detect_language(t) for t in texts])
     binary = LogisticRegression(C=C, max_iter=3000)
     binary.fit(x, y, sample_weight=weights)
     dims = embedding.shape[1]
