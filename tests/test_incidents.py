@@ -48,6 +48,28 @@ def test_a_topic_at_its_usual_volume_is_no_incident() -> None:
     assert len(find_surges(points, rare, rules)) == 1
 
 
+def test_with_no_history_yet_only_a_group_that_dominates_the_window_is_an_incident() -> None:
+    from datetime import UTC, datetime
+    rng = np.random.default_rng(2)
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    topics = [normalise(rng.normal(size=32))[0] for _ in range(12)]
+
+    def around(topic: np.ndarray, n: int) -> list[np.ndarray]:
+        return [normalise(topic + 0.05 * rng.normal(size=32))[0] for _ in range(n)]
+
+    everyday = [v for topic in topics for v in around(topic, 10)]  # twelve topics, ten messages each
+    points = [Point(i, now, v) for i, v in enumerate(everyday)]
+    rules = SurgeRules(window_s=1800, min_members=5, ratio=4.0, min_baseline_s=1800, cold_share=0.2)
+    assert find_surges(points, np.zeros((0, 32)), rules, baseline_span_s=0.0) == []  # each topic is 1/12
+    burst = [Point(1000 + i, now, v) for i, v in enumerate(around(normalise(rng.normal(size=32))[0], 60))]
+    [surge] = find_surges(points + burst, np.zeros((0, 32)), rules, baseline_span_s=600.0)
+    assert set(surge.case_ids) == {p.case_id for p in burst}
+    # an hour of history in which none of the twelve topics came up: each is new, so each is a surge
+    assert len(find_surges(points, np.zeros((0, 32)), rules, baseline_span_s=3600.0)) == 12
+    with pytest.raises(ValueError, match="cold_share"):
+        SurgeRules(cold_share=1.5)
+
+
 def test_later_messages_join_and_are_held_for_the_incident_reply_without_a_model_call(tmp_path: Path) -> None:
     pipe, desk, intake, clock, platform = make_desk(tmp_path)
     send(intake, platform, clock, OUTAGE[:7], prefix="x")

@@ -7,6 +7,9 @@ gathers its members, and the group is a surge when it has at least ``min_members
 ``ratio`` times as many as the same topic had in an equally long stretch of the baseline (the days before the
 window). A topic people always write about (a password reset) never becomes an incident by its volume alone;
 a topic nobody wrote about yesterday does once a handful of people write about it within the window.
+Until the desk has seen ``min_baseline_s`` of traffic it knows no topic's normal rate (a new install, or the
+first messages after a quiet spell longer than the baseline): then a group must also be ``cold_share`` of the
+window's messages, so a burst still stands out and everyday topics do not each become an incident.
 
 A message that arrives once an incident exists joins it directly when it is close enough to one of its
 centroids (:func:`nearest_centroid`), so a burst of thousands is one pass over the open incidents, not a
@@ -40,12 +43,16 @@ class SurgeRules:
     min_members: int = 8  # a surge has at least this many messages in the window
     ratio: float = 4.0  # ... and this many times the topic's normal count for a window as long
     baseline_s: float = 7 * 24 * 3600.0  # the normal rate is read from the week before the window
+    min_baseline_s: float = 1800.0  # less history than this: no topic's normal rate is known yet ...
+    cold_share: float = 0.2  # ... and a group must also be this share of the window's messages
 
     def __post_init__(self) -> None:
         if not all(0.0 < x < 1.0 for x in (self.similarity, self.join_similarity, self.merge_similarity)):
             raise ValueError("the similarities are cosines between 0 and 1")
         if self.min_members < 2 or self.window_s <= 0 or self.ratio <= 0:
             raise ValueError("min_members must be at least 2; the window and the ratio must be positive")
+        if self.min_baseline_s < 0 or not 0.0 <= self.cold_share <= 1.0:
+            raise ValueError("min_baseline_s cannot be negative; cold_share is a share between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,14 @@ def find_surges(points: Sequence[Point], baseline: np.ndarray, rules: SurgeRules
     """The surges among ``points`` (the window's messages in no incident), biggest first.
 
     ``baseline`` holds the vectors of the days before the window (one row each); ``baseline_span_s`` is how
-    long a stretch they cover (default: the rules' baseline).
+    long a stretch they cover (default: the rules' baseline; shorter than ``min_baseline_s``: see the module).
     """
     if len(points) < rules.min_members:
         return []
     points = sorted(points, key=lambda p: p.at)[-MAX_WINDOW_POINTS:]
-    vectors = normalise(np.stack([p.vector for p in points]))
     span = rules.baseline_s if baseline_span_s is None else baseline_span_s
+    floor = max(rules.min_members, rules.cold_share * len(points) if span < rules.min_baseline_s else 0)
+    vectors = normalise(np.stack([p.vector for p in points]))
     base = normalise(baseline) if baseline.size else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     near = (vectors @ vectors.T) >= rules.similarity
     remaining = np.ones(len(points), dtype=bool)
@@ -118,8 +126,8 @@ def find_surges(points: Sequence[Point], baseline: np.ndarray, rules: SurgeRules
         members = (sims >= rules.similarity) & remaining
         remaining &= ~members
         expected = expected_count(centroid, base, rules, span)
-        if members.sum() < rules.min_members or members.sum() < rules.ratio * expected:
-            continue  # the topic's usual volume: no incident
+        if members.sum() < floor or members.sum() < rules.ratio * expected:
+            continue  # the topic's usual volume (or, with no history yet, too small a share): no incident
         index = np.flatnonzero(members)
         medoid = int(index[np.argmax(sims[index])])
         surges.append(Surge(case_ids=tuple(points[i].case_id for i in index),

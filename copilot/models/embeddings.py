@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from langchain_core.embeddings import Embeddings
 
 from copilot.errors import ConfigError
 from copilot.models.runtime import configure_runtime
+
+RECENT_TEXTS = 4096  # vectors kept for the texts embedded last: a batch triaged, then placed, is embedded once
 
 
 def minilm_path() -> Path:
@@ -49,16 +53,31 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.threads = threads or max(1, os.cpu_count() or 1)
         self._model = _load_sentence_transformer(str(minilm_path()), self.threads)
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Embed texts into a float32 matrix, one normalised row each."""
+        """Embed texts into a float32 matrix, one normalised row each. A text among the last
+        ``RECENT_TEXTS`` embedded, or repeated within the batch, is embedded once."""
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        with self._lock:
+            known = {t: self._recent[t] for t in texts if t in self._recent}
+            for t in known:
+                self._recent.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            vectors = np.asarray(self._model.encode(
+                missing, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            ), dtype=np.float32)
+            fresh = dict(zip(missing, vectors, strict=True))
+            known.update(fresh)
+            with self._lock:
+                self._recent.update(fresh)
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(list(texts)).tolist()
