@@ -363,6 +363,9 @@ class IncidentDesk:
             if m.left_out is not None:
                 plan.append((m.case_id, None, m.left_out))
                 continue
+            if phase == "reply" and m.followup_item_id is not None:  # a late arrival told it is fixed already
+                plan.append((m.case_id, None, "it was sent the follow-up: the problem is fixed"))
+                continue
             profile: ChannelProfile = self.settings.channel(m.channel)
             text = personalise(texts, language=m.language, author=m.author, profile=profile,
                                phrases=self.phrases, signature=self.signature(m.language))
