@@ -158,3 +158,25 @@ def publish_and_die(args: dict[str, Any]) -> None:
     settings = Settings(**args)
     queue = open_queue(settings)
     queue.publish_approved(DyingPublisher(settings.outbox_path), by="publisher")
+
+
+class Crash(BaseException):
+    """The publishing process dies (BaseException: nothing in the queue may catch it)."""
+
+
+class CrashingPublisher:
+    """Dies at its first message: before handing it to the outbox, or right after."""
+
+    name = "crashing"
+
+    def __init__(self, inner: OutboxPublisher, *, after_post: bool) -> None:
+        self.inner = inner
+        self.after_post = after_post
+
+    def post(self, message: OutgoingMessage) -> PostReceipt:
+        if self.after_post:
+            self.inner.post(message)
+        raise Crash
+
+    def close(self) -> None:
+        self.inner.close()

@@ -13,37 +13,15 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 from _incident_support import ORDINARY, OUTAGE, make_desk
-from _queue_support import outbox_lines
+from _queue_support import Crash, CrashingPublisher, outbox_lines
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from copilot.connectors.base import PlatformEvent
-from copilot.queue.publish import OutboxPublisher, OutgoingMessage, PostReceipt
+from copilot.queue.publish import OutboxPublisher
 from copilot.types import Inbound
 
 LEFT_OUT = "my lumio hub is offline, app says hub unreachable, and I want a refund for this month"
-
-
-class Crash(BaseException):
-    """The publishing process dies (BaseException: nothing in the queue may catch it)."""
-
-
-class CrashingPublisher:
-    """Dies at its first message: before handing it to the outbox, or right after."""
-
-    name = "crashing"
-
-    def __init__(self, inner: OutboxPublisher, *, after_post: bool) -> None:
-        self.inner = inner
-        self.after_post = after_post
-
-    def post(self, message: OutgoingMessage) -> PostReceipt:
-        if self.after_post:
-            self.inner.post(message)
-        raise Crash
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class IncidentMachine(RuleBasedStateMachine):

