@@ -37,7 +37,7 @@ PROMOTE = 0.97
 EXPLAINED_BELOW = 0.3
 # Laughter or a joking emoji beside a strong phrase ("gonna kill myself if this update fails again lol"):
 # not waved away, but a person reads it before anything is sent.
-_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|haha(?:ha)*|a?hah(?:ah)*a?|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
+_JOKE = re.compile(r"\b(?:lol+|lmao+|lmfao|rofl|a?hah(?:ah)*a?|hehe+|jk|kidding|joking|ja(?:ja)+|je(?:je)+|k{4,}|"
                    r"rs(?:rs)+|mdr|ptdr|xd+|broma|blague|scherzo|brincadeira)\b|😂|🤣|😆|😹|😅|🙃|😜|😝",
                    re.IGNORECASE)
 # Other playful markers: they do not soften a plain statement of danger, but raise the meaning screen's bar.

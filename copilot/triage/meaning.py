@@ -20,6 +20,7 @@ The two thresholds were chosen by leaving each inbox set out in turn (docs/triag
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -140,22 +141,17 @@ def _balanced_weights(y: np.ndarray, languages: Sequence[str]) -> np.ndarray:
     the shipped Spanish or French rows are 40% crises against 27% of the English ones, so a long, calm
     Spanish question scored like a crisis. Languages with fewer than ``MIN_LANGUAGE_ROWS`` rows, or only one
     class, are pooled."""
-    counts: dict[str, int] = {}
-    for language in languages:
-        counts[language] = counts.get(language, 0) + 1
+    counts = Counter(languages)
     groups = np.asarray([language if counts[language] >= MIN_LANGUAGE_ROWS else "" for language in languages])
+    for group in set(groups.tolist()):  # a language with one class only cannot be balanced: pooled too
+        if len(set(y[groups == group].tolist())) < 2:
+            groups[groups == group] = ""
+    weights = np.ones(len(y))
     for group in set(groups.tolist()):
         rows = groups == group
-        if y[rows].all() or not y[rows].any():
-            groups[rows] = ""
-    weights = np.zeros(len(y))
-    for group in set(groups.tolist()):
-        rows = groups == group
-        ys = y[rows]
-        if ys.all() or not ys.any():
-            weights[rows] = 1.0
-            continue
-        weights[rows] = np.where(ys, 0.5 / ys.mean(), 0.5 / (1.0 - ys.mean()))
+        share = y[rows].mean()
+        if 0.0 < share < 1.0:  # (the pool itself may hold one class: its rows keep weight 1)
+            weights[rows] = np.where(y[rows], 0.5 / share, 0.5 / (1.0 - share))
     return weights
 
 
